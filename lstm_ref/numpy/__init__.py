@@ -1,0 +1,28 @@
+"""Functional numpy implementations: a forward returns ``(out, cache)``, a backward takes
+``(dout, cache)`` and returns gradients in the order of the forward's inputs.
+
+Importing this module never imports torch or matplotlib.
+"""
+
+from .activations import sigmoid
+from .lstm import (
+    init_forget_bias,
+    lstm_backward,
+    lstm_forward,
+    lstm_step_backward,
+    lstm_step_forward,
+)
+from .rnn import rnn_backward, rnn_forward, rnn_step_backward, rnn_step_forward
+
+__all__ = [
+    "sigmoid",
+    "rnn_step_forward",
+    "rnn_step_backward",
+    "rnn_forward",
+    "rnn_backward",
+    "lstm_step_forward",
+    "lstm_step_backward",
+    "lstm_forward",
+    "lstm_backward",
+    "init_forget_bias",
+]
