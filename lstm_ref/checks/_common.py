@@ -20,10 +20,18 @@ def rng_for(seed):
 # Swapping ``__code__`` (not the module attribute) also catches aliases imported earlier.
 
 
+_REFUSAL = (
+    "your function called the reference implementation in lstm_ref; the exercise asks you "
+    "to write it yourself"
+)
+
+
 def _refuse(*args, **kwargs):
-    raise CheckFailed(
-        "your function called the reference implementation in lstm_ref; the exercise asks "
-        "you to write it yourself (numpy only)"
+    # Runs with the reference module's globals (its __code__ is swapped in), so it may only
+    # use builtins: call_learner turns this PermissionError into a CheckFailed.
+    raise PermissionError(
+        "your function called the reference implementation in lstm_ref; the exercise asks you "
+        "to write it yourself"
     )
 
 
@@ -55,6 +63,10 @@ def call_learner(fn, *args, name=None, locked=(), **kwargs):
             return fn(*args, **kwargs)
     except CheckFailed:
         raise
+    except PermissionError as exc:
+        if str(exc) == _REFUSAL:
+            raise CheckFailed(f"{name}: {_REFUSAL}") from None
+        raise CheckFailed(f"{name} raised PermissionError: {exc}") from None
     except NotImplementedError:
         raise CheckFailed(f"{name} is not implemented yet (it raises NotImplementedError)") from None
     except Exception as exc:  # report what the learner's code raised, without a deep traceback
