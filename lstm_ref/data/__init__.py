@@ -1,0 +1,1 @@
+"""Tasks the course trains on, generated from a seed (nothing is downloaded)."""

@@ -1,0 +1,1 @@
+"""Training loops and the experiments the book runs at build time."""
