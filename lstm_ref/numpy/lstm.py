@@ -16,7 +16,6 @@ Gate blocks are stacked in PyTorch's order i, f, g, o along the last axis of ``W
 import numpy as np
 
 from .._validate import check_same_dtype, check_shape
-from .activations import sigmoid
 
 
 def _check_params(N, D, h_name, h, c_name, c, Wx, Wh, b):
@@ -33,11 +32,27 @@ def _check_params(N, D, h_name, h, c_name, c, Wx, Wh, b):
     return H
 
 
+def _check_weights(D, H, Wx, Wh, b):
+    """``Wx (D, 4H)``, ``Wh (H, 4H)``, ``b (4H,)`` of one dtype, for known ints ``D``, ``H``."""
+    check_shape("Wx", Wx, (D, 4 * H))
+    check_shape("Wh", Wh, (H, 4 * H))
+    check_shape("b", b, (4 * H,))
+    check_same_dtype(Wx=Wx, Wh=Wh, b=b)
+
+
+def _sigmoid_inplace(a):
+    """:func:`~lstm_ref.numpy.activations.sigmoid` computed in place, without temporaries."""
+    a *= 0.5
+    np.tanh(a, out=a)
+    a += 1.0
+    a *= 0.5
+
+
 def _gates(a, H):
     """Apply the gate nonlinearities in place on the fused pre-activation ``a (N, 4H)``."""
-    a[:, : 2 * H] = sigmoid(a[:, : 2 * H])  # i, f
-    a[:, 2 * H : 3 * H] = np.tanh(a[:, 2 * H : 3 * H])  # g
-    a[:, 3 * H :] = sigmoid(a[:, 3 * H :])  # o
+    _sigmoid_inplace(a[:, : 2 * H])  # i, f
+    np.tanh(a[:, 2 * H : 3 * H], out=a[:, 2 * H : 3 * H])  # g
+    _sigmoid_inplace(a[:, 3 * H :])  # o
     return a
 
 
@@ -79,6 +94,7 @@ def lstm_step_backward(dh_next, dc_next, cache):
     x, h_prev, c_prev, Wx, Wh, gates, tanh_c = cache
     check_shape("dh_next", dh_next, h_prev.shape)
     check_shape("dc_next", dc_next, c_prev.shape)
+    check_same_dtype(**{"dh_next": dh_next, "dc_next": dc_next, "the forward's x": x})
     H = h_prev.shape[1]
     i, f, g, o = (gates[:, k * H : (k + 1) * H] for k in range(4))
     dc = dc_next + dh_next * o * (1.0 - tanh_c * tanh_c)
@@ -117,19 +133,37 @@ def lstm_forward(x, h0, c0, Wx, Wh, b):
     T, N, D = x.shape
     H = _check_params(N, D, "h0", h0, "c0", c0, Wx, Wh, b)
     check_same_dtype(x=x, h0=h0, c0=c0, Wx=Wx, Wh=Wh, b=b)
-    # All input projections at once; the loop then adds only the recurrent product.
-    gates = (x.reshape(T * N, D) @ Wx).reshape(T, N, 4 * H)  # (T, N, 4H)
-    gates += b
+    # sigmoid(z) = (1 + tanh(z / 2)) / 2: with the i, f, o columns of the weights halved
+    # (halving is exact in floating point), one tanh over the whole block serves all 4 gates.
+    half = np.full(4 * H, 0.5, dtype=x.dtype)
+    half[2 * H : 3 * H] = 1.0  # g is a plain tanh
+    Wx_half, Wh_half, b_half = Wx * half, Wh * half, b * half
+    # One matrix product per step, [x_t, h_{t-1}] [Wx; Wh], computed transposed: OpenBLAS is
+    # faster with a (4H, N) result for these shapes, the gates then act on contiguous rows,
+    # and no (T, N, 4H) input projection has to be allocated besides the cache.
+    W_T = np.ascontiguousarray(np.concatenate([Wx_half, Wh_half]).T)  # (4H, D+H)
+    gates = np.empty((T, N, 4 * H), dtype=x.dtype)
     h = np.empty((T, N, H), dtype=x.dtype)
     c = np.empty((T, N, H), dtype=x.dtype)
     tanh_c = np.empty((T, N, H), dtype=x.dtype)
+    a_T = np.empty((4 * H, N), dtype=x.dtype)  # buffers reused at every step
+    xh = np.empty((N, D + H), dtype=x.dtype)  # [x_t, h_{t-1}]
+    ig = np.empty((N, H), dtype=x.dtype)
+    b_col = b_half[:, None]
     h_prev, c_prev = h0, c0
     for t in range(T):
-        a = gates[t]  # (N, 4H), a view: the activations overwrite it in place
-        a += h_prev @ Wh
-        _gates(a, H)
+        xh[:, :D] = x[t]
+        xh[:, D:] = h_prev
+        np.matmul(W_T, xh.T, out=a_T)
+        a_T += b_col
+        np.tanh(a_T, out=a_T)  # g, and tanh(z/2) for i, f, o
+        for sig in (a_T[: 2 * H], a_T[3 * H :]):
+            sig *= 0.5
+            sig += 0.5
+        a = gates[t]  # (N, 4H): the activations i, f, g, o, kept for the backward
+        a[...] = a_T.T
         np.multiply(a[:, H : 2 * H], c_prev, out=c[t])
-        c[t] += a[:, :H] * a[:, 2 * H : 3 * H]
+        c[t] += np.multiply(a[:, :H], a[:, 2 * H : 3 * H], out=ig)
         np.tanh(c[t], out=tanh_c[t])
         np.multiply(a[:, 3 * H :], tanh_c[t], out=h[t])
         h_prev, c_prev = h[t], c[t]
@@ -154,14 +188,17 @@ def lstm_backward(dh, cache, dc_last=None):
     """
     x, h0, c0, Wx, Wh, gates, c, tanh_c, h = cache
     check_shape("dh", dh, h.shape)
+    check_same_dtype(**{"dh": dh, "the forward's h": h})
     T, N, D = x.shape
     H = h.shape[2]
     dtype = h.dtype
     dc_carry = np.zeros((N, H), dtype=dtype)
     if dc_last is not None:
         check_shape("dc_last", dc_last, (N, H))
+        check_same_dtype(**{"dc_last": dc_last, "the forward's h": h})
         dc_carry[...] = dc_last
-    dh_carry = np.zeros((N, H), dtype=dtype)
+    dh_carry_T = np.zeros((H, N), dtype=dtype)  # gradient from step t+1, kept transposed:
+    dh_carry = dh_carry_T.T  # OpenBLAS computes Wh d^T faster than d Wh^T for these shapes
     da = np.empty((T, N, 4 * H), dtype=dtype)  # gradient on every pre-activation
     dh_t = np.empty((N, H), dtype=dtype)
     for t in range(T - 1, -1, -1):
@@ -179,14 +216,14 @@ def lstm_backward(dh, cache, dc_last=None):
         np.multiply(dc, c_prev * f * (1.0 - f), out=d[:, H : 2 * H])
         np.multiply(dc, i * (1.0 - g * g), out=d[:, 2 * H : 3 * H])
         np.multiply(dc, f, out=dc_carry)
-        np.matmul(d, Wh.T, out=dh_carry)
+        np.matmul(Wh, d.T, out=dh_carry_T)
     h_prev = np.concatenate([h0[None], h[:-1]], axis=0)  # (T, N, H)
     da2 = da.reshape(T * N, 4 * H)
     dx = (da2 @ Wx.T).reshape(T, N, D)
     dWx = x.reshape(T * N, D).T @ da2
     dWh = h_prev.reshape(T * N, H).T @ da2
     db = da2.sum(axis=0)
-    return dx, dh_carry, dc_carry, dWx, dWh, db
+    return dx, np.ascontiguousarray(dh_carry), dc_carry, dWx, dWh, db
 
 
 def init_forget_bias(b, value=1.0):

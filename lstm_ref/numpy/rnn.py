@@ -12,6 +12,14 @@ import numpy as np
 from .._validate import check_same_dtype, check_shape
 
 
+def _check_weights(D, H, Wx, Wh, b):
+    """``Wx (D, H)``, ``Wh (H, H)``, ``b (H,)`` of one dtype (``D``, ``H`` ints or names)."""
+    check_shape("Wx", Wx, (D, H))
+    check_shape("Wh", Wh, (H, H))
+    check_shape("b", b, (H,))
+    check_same_dtype(Wx=Wx, Wh=Wh, b=b)
+
+
 def _check_step(x, h_prev, Wx, Wh, b):
     check_shape("x", x, ("N", "D"))
     N, D = x.shape
@@ -59,6 +67,7 @@ def rnn_step_backward(dh_next, cache):
     """
     x, h_prev, Wx, Wh, h_next = cache
     check_shape("dh_next", dh_next, h_next.shape)
+    check_same_dtype(**{"dh_next": dh_next, "the forward's h_next": h_next})
     da = dh_next * (1.0 - h_next * h_next)  # (N, H)
     dx = da @ Wx.T
     dh_prev = da @ Wh.T
@@ -120,6 +129,7 @@ def rnn_backward(dh, cache):
     """
     x, h0, Wx, Wh, h = cache
     check_shape("dh", dh, h.shape)
+    check_same_dtype(**{"dh": dh, "the forward's h": h})
     T, N, D = x.shape
     H = h.shape[2]
     da = np.empty_like(h)  # (T, N, H): gradient on every pre-activation
