@@ -5,9 +5,9 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
 # nbgrader calls `alembic` from PATH; the book build and nbgrader import lstm_ref.
+# (No MPLBACKEND here: the Jupyter kernel picks the inline backend only when it is unset.)
 export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
-export MPLBACKEND := Agg
 CHAPTERS := ch01_rnn ch02_vanishing ch03_lstm ch04_variants ch05_nngraph ch06_gpu
 
 .PHONY: setup book student-notebooks test grade bench clean help

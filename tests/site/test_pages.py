@@ -1,0 +1,48 @@
+"""What every page of the built site shows, read from its HTML (no browser needed)."""
+
+from bs4 import BeautifulSoup
+
+
+def html_pages(site):
+    return sorted(p for p in site.rglob("*.html") if "_static" not in p.parts)
+
+
+def uncaptioned_images(html):
+    """The images made at build time (in ``_images/``) that are not in a captioned figure."""
+    out = []
+    for img in BeautifulSoup(html, "html.parser").find_all("img"):
+        if "_images/" not in img.get("src", ""):
+            continue
+        figure = img.find_parent("figure")
+        caption = figure.find("figcaption") if figure else None
+        if caption is None or not caption.get_text(strip=True):
+            out.append(img["src"])
+    return out
+
+
+def test_uncaptioned_images_are_found():
+    page = ('<figure><img src="../_images/a.png"><figcaption>A plot.</figcaption></figure>'
+            '<div class="cell_output"><img src="../_images/b.png"></div>'
+            '<img src="../_static/logo.png">')
+    assert uncaptioned_images(page) == ["../_images/b.png"]
+
+
+def test_every_plot_has_a_caption(site):
+    bad = {}
+    for page in html_pages(site):
+        images = uncaptioned_images(page.read_text(encoding="utf-8"))
+        if images:
+            bad[str(page.relative_to(site))] = images
+    assert not bad, (
+        "plots without a caption (use {glue:figure} with a caption, or the cell metadata "
+        f"mystnb: figure: caption:): {bad}"
+    )
+
+
+def test_every_toc_page_has_a_title(site, docname):
+    """``docname`` runs over every page of _toc.yml (pytest_generate_tests in conftest.py)."""
+    page = site / f"{docname}.html"
+    assert page.is_file(), f"{docname}.html is not in the built site"
+    soup = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser")
+    h1 = soup.select_one("article h1, main h1, h1")
+    assert h1 is not None and h1.get_text(strip=True), f"{docname} has no title"
