@@ -1,18 +1,29 @@
 """nbgrader configuration: the course directory is the repository root.
 
-The standard commands work from the root: ``nbgrader generate_assignment ch01_rnn``,
-``nbgrader autograde ch01_rnn``, ``nbgrader generate_feedback ch01_rnn``, ``nbgrader export``
-and the formgrader. ``make grade A=ch01_rnn`` wraps them with the checks that keep one
-broken or hostile submission from costing anyone else their grade.
+The standard commands work from the root (with the venv's ``bin`` on ``PATH``: nbgrader calls
+``alembic``, and the notebooks import ``lstm_ref`` from the root):
+
+    nbgrader generate_assignment ch01_rnn      # solutions/ch01_rnn -> release/ch01_rnn
+    nbgrader autograde ch01_rnn                # submitted/<student>/ch01_rnn -> autograded/
+    nbgrader generate_feedback ch01_rnn        # autograded/ -> feedback/
+    nbgrader export                            # grades.csv
+    nbgrader formgrader                        # manual grading of the written answers
+
+``make grade A=ch01_rnn`` (``python -m lstm_ref.grading grade ch01_rnn``) wraps them with the
+checks that keep one broken or hostile submission from costing anyone else their grade, and
+removes hidden tests from the feedback. See the book's "For instructors" page.
 """
 
 import os
+import sys
 
 c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
+# --- where things are -------------------------------------------------------------------
 c.CourseDirectory.root = ROOT
+c.CourseDirectory.course_id = "lstm"
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "release"
 c.CourseDirectory.submitted_directory = "submitted"
@@ -21,4 +32,39 @@ c.CourseDirectory.feedback_directory = "feedback"
 # The gradebook is a SQLite file beside this one, outside git (.gitignore).
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(ROOT, "gradebook.db")
 c.CourseDirectory.assignment_id = ""
-c.CourseDirectory.course_id = "lstm"
+
+# --- generating the student version -----------------------------------------------------
+# Stubs raise NotImplementedError (nbgrader's default code stub, spelled out).
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# --- autograding --------------------------------------------------------------------------
+# Every cell of a correct notebook runs in well under 30 s on a 2-core CPU; 60 s leaves room
+# for a slow grading machine without letting an endless loop hold the class up for long.
+c.Execute.timeout = 60
+c.Execute.interrupt_on_timeout = True
+# A test cell that a student deleted is put back (and run) instead of staying
+# "needs manual grade" with no score.
+c.OverwriteCells.add_missing_cells = True
+# nbgrader scores a test cell 0 when it writes anything on stderr. Library warnings
+# (numpy's RuntimeWarning, a DeprecationWarning, a UserWarning from the student's own code)
+# are printed there as "file:line: SomethingWarning: message": ignore such outputs, so a
+# warning never zeroes a correct answer. A failing test is an error output, not stderr, and
+# is never hidden by this.
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = r"(^|\n)[^\n]*\b[A-Za-z]*Warning: "
+# A student's print loop cannot flood the autograded notebook or the feedback.
+c.LimitOutput.max_lines = 200
+c.LimitOutput.max_traceback = 200
+
+# --- feedback -----------------------------------------------------------------------------
+# The feedback page must not show the hidden tests: lstm_ref's StripHiddenTests cuts the
+# hidden regions out of the test cells and reduces their tracebacks (which quote the source
+# lines around the failing one) to the error's message. `make grade` also scans every page.
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)  # so nbgrader can import lstm_ref without PYTHONPATH
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    "lstm_ref.grading.feedback.StripHiddenTests",
+]

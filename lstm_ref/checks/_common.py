@@ -112,7 +112,7 @@ def expect_close(name, got, expected, rtol=1e-7, atol=1e-10, hint=""):
     elif np.any(exp64) and np.allclose(got64, 0, atol=atol):
         message += "; it is all zeros"
     if hint:
-        message += f". {hint}"
+        message += f". Hint: {hint}"
     raise CheckFailed(message)
 
 

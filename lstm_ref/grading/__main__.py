@@ -1,0 +1,57 @@
+"""``python -m lstm_ref.grading grade <chapter id> [--root DIR] [--timeout S]``.
+
+``make grade A=<chapter id>`` runs exactly this. See :mod:`lstm_ref.grading.pipeline`.
+"""
+
+import argparse
+import sys
+import traceback
+
+from .course import CourseError
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m lstm_ref.grading",
+        description="The instructor's grading pipeline (see the book's 'For instructors' page).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="command")
+    g = sub.add_parser("grade", help="grade submitted/<student>/<chapter>/ for one chapter")
+    g.add_argument("chapter", help="chapter id, e.g. ch01_rnn")
+    g.add_argument("--root", help="course directory (default: this repository)")
+    g.add_argument("--timeout", type=float, default=600,
+                   help="seconds allowed to grade one student (default 600)")
+    g.add_argument("--debug", action="store_true", help="show Python tracebacks")
+    r = sub.add_parser("release", help="generate the student notebooks into the book")
+    r.add_argument("chapters", nargs="*")
+    r.add_argument("--root")
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        if args.command == "grade":
+            from .pipeline import grade
+
+            grade(args.chapter, root=args.root, timeout=args.timeout)
+        else:
+            from .release_to_book import release_to_book
+
+            release_to_book(args.root, only=args.chapters or None)
+    except CourseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        print(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
