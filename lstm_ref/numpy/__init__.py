@@ -26,3 +26,30 @@ __all__ = [
     "lstm_backward",
     "init_forget_bias",
 ]
+
+# Chapter 2: Jacobians, the vanishing-gradient bound, clipping.
+from .vanishing import (  # noqa: E402
+    GAMMA,
+    activation_and_derivative,
+    clip_grad_norm,
+    clip_grad_value,
+    input_sensitivity,
+    jacobian_norms,
+    norm_bound,
+    pascanu_rnn_states,
+    random_recurrent_matrix,
+    rnn_jacobian,
+)
+
+__all__ += [
+    "GAMMA",
+    "activation_and_derivative",
+    "random_recurrent_matrix",
+    "pascanu_rnn_states",
+    "rnn_jacobian",
+    "jacobian_norms",
+    "input_sensitivity",
+    "norm_bound",
+    "clip_grad_norm",
+    "clip_grad_value",
+]

@@ -1,0 +1,271 @@
+"""Checks for chapter 2 (``ch02_vanishing``): Jacobians, their norms, the bound, clipping.
+
+Each function checks one thing of a learner's ``rnn_jacobian``, ``jacobian_norms``,
+``norm_bound`` or ``clip_grad_norm`` against :mod:`lstm_ref.numpy.vanishing` on random
+float64 inputs drawn from ``seed``. The recurrent matrix is scaled so that
+``sigma_max(W) * gamma`` equals ``rate``; the hidden tests use rates near 1, ``H=1`` and
+the sigmoid. A failing check raises :class:`CheckFailed` with a message that never shows the
+expected numbers; a passing one prints one ``OK`` line on stdout.
+
+While the learner's functions run, the four reference functions refuse to compute, so a
+"solution" that calls them gets no credit.
+"""
+
+import numpy as np
+
+from ..numpy import vanishing as _ref
+from ._common import (
+    CheckFailed,
+    call_learner,
+    check,
+    expect_array,
+    expect_close,
+    expect_tuple,
+    expect_unchanged,
+    rng_for,
+)
+
+__all__ = [
+    "CheckFailed",
+    "jacobian_shape",
+    "jacobian_values",
+    "norms_shape",
+    "norms_values",
+    "bound_values",
+    "clip_values",
+    "clip_norm_before",
+    "clip_below_threshold",
+    "clip_inputs_unchanged",
+]
+
+LOCKED = (_ref.rnn_jacobian, _ref.jacobian_norms, _ref.norm_bound, _ref.clip_grad_norm)
+ACTIVATIONS = tuple(sorted(_ref.GAMMA))
+
+# float64 inputs of size ~1: an exact implementation agrees to ~1e-15. Spectral norms come
+# from an SVD and products of up to ~20 matrices: 1e-7 leaves room and still catches every
+# real mistake (a transpose, a wrong derivative, a missing step).
+RTOL = 1e-7
+ATOL = 1e-12
+
+
+def _check_activation(activation):
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+
+
+def _network(seed, T, N, H, rate, activation, D=3):
+    """Random weights with ``sigma_max(W) * gamma = rate`` and the states ``h_0 .. h_T``."""
+    rng = rng_for(seed)
+    W = _ref.random_recurrent_matrix(H, rate / _ref.GAMMA[activation], rng)
+    U = rng.standard_normal((H, D))
+    b = 0.2 * rng.standard_normal(H)
+    x = rng.standard_normal((T, N, D))
+    h0 = rng.standard_normal((N, H))
+    h_seq = _ref.pascanu_rnn_states(x, h0, W, U, b, activation)
+    return h_seq, W
+
+
+def _run(fn, name, arrays, *rest):
+    """Call the learner's ``fn`` on copies of ``arrays`` (then ``rest``); inputs must stay."""
+    args = tuple(a.copy() for a in arrays.values())
+    out = call_learner(fn, *args, *rest, name=name, locked=LOCKED)
+    for (arg_name, before), after in zip(arrays.items(), args):
+        expect_unchanged(arg_name, before, after)
+    return out
+
+
+def _jacobian_inputs(seed, N, H, rate, activation):
+    rng = rng_for(seed)
+    W = _ref.random_recurrent_matrix(H, rate / _ref.GAMMA[activation], rng)
+    h_prev = 1.5 * rng.standard_normal((N, H))
+    return h_prev, W
+
+
+@check
+def jacobian_shape(rnn_jacobian, seed=0, N=3, H=4, activation="tanh"):
+    """``J`` has shape ``(N, H, H)`` and dtype float64."""
+    _check_activation(activation)
+    h_prev, W = _jacobian_inputs(seed, N, H, 0.9, activation)
+    J = _run(rnn_jacobian, "rnn_jacobian", {"h_prev": h_prev, "W": W}, activation)
+    expect_array("J", J, (N, H, H), dtype=np.float64)
+    return f"J has shape ({N}, {H}, {H}) and dtype float64"
+
+
+@check
+def jacobian_values(rnn_jacobian, seed=0, N=3, H=4, activation="tanh", rate=0.9):
+    """``J[n] = W diag(phi'(h_prev[n]))`` for every example ``n``."""
+    _check_activation(activation)
+    h_prev, W = _jacobian_inputs(seed, N, H, rate, activation)
+    expected = _ref.rnn_jacobian(h_prev, W, activation)
+    J = _run(rnn_jacobian, "rnn_jacobian", {"h_prev": h_prev, "W": W}, activation)
+    expect_array("J", J, (N, H, H), dtype=np.float64)
+    hint = (f"J[n] = W @ diag(phi'(h_prev[n])) with phi = {activation}: column j of W is "
+            f"scaled by phi' at h_prev[n, j]")
+    if H > 1 and np.allclose(J, np.swapaxes(expected, 1, 2), rtol=RTOL, atol=ATOL):
+        hint = ("J is transposed: J[n, i, j] is the derivative of h_t[n, i] with respect to "
+                "h_prev[n, j], so phi' scales the columns of W, not its rows")
+    elif activation == "sigmoid" and np.allclose(
+        J, W[None] * _ref.sigmoid(h_prev)[:, None, :], rtol=RTOL, atol=ATOL
+    ):
+        hint = "the derivative of the sigmoid is sigma(z) * (1 - sigma(z)), not sigma(z)"
+    expect_close("J", J, expected, RTOL, ATOL, hint=hint)
+    return f"J has the right values ({activation}, N={N}, H={H})"
+
+
+def _run_norms(jacobian_norms, h_seq, W, activation):
+    return _run(jacobian_norms, "jacobian_norms", {"h_seq": h_seq, "W": W}, activation)
+
+
+@check
+def norms_shape(jacobian_norms, seed=0, T=6, N=2, H=4, activation="tanh"):
+    """``norms`` has shape ``(N, T)`` and dtype float64."""
+    _check_activation(activation)
+    h_seq, W = _network(seed, T, N, H, 0.9, activation)
+    norms = _run_norms(jacobian_norms, h_seq, W, activation)
+    expect_array("norms", norms, (N, T), dtype=np.float64)
+    return f"norms has shape ({N}, {T}) and dtype float64"
+
+
+@check
+def norms_values(jacobian_norms, seed=0, T=6, N=2, H=4, activation="tanh", rate=0.9):
+    """``norms[n, k]`` is the spectral norm of ``dh_T/dh_k`` for example ``n``."""
+    _check_activation(activation)
+    h_seq, W = _network(seed, T, N, H, rate, activation)
+    expected = _ref.jacobian_norms(h_seq, W, activation)
+    norms = _run_norms(jacobian_norms, h_seq, W, activation)
+    expect_array("norms", norms, (N, T), dtype=np.float64)
+    for k in range(T - 1, -1, -1):  # from one step back to T steps back
+        if np.allclose(norms[:, k], expected[:, k], rtol=RTOL, atol=ATOL):
+            continue
+        steps = T - k
+        hint = (f"norms[:, {k}] is {steps} step(s) back: the largest singular value of the "
+                f"product J_T ... J_{k + 1}, where J_i = W diag(phi'(h_seq[i-1]))")
+        if np.allclose(norms[:, ::-1], expected, rtol=RTOL, atol=ATOL):
+            hint = ("the columns are in reverse order: norms[:, k] belongs to dh_T/dh_k, so "
+                    "the last column is one step back and the first is T steps back")
+        elif k < T - 1:
+            hint += f"; the columns {k + 1} to {T - 1} (fewer steps back) are right"
+        expect_close(f"norms[:, {k}]", norms[:, k], expected[:, k], RTOL, ATOL, hint=hint)
+    return f"norms has the right values ({activation}, T={T}, N={N}, H={H}, rate {rate})"
+
+
+@check
+def bound_values(norm_bound, seed=0, H=4, gamma=0.25, rate=0.9, steps=8):
+    """``norm_bound(W, gamma, steps)`` for an int and for an array of steps."""
+    rng = rng_for(seed)
+    W = _ref.random_recurrent_matrix(H, rate / gamma, rng)  # sigma_max(W) * gamma = rate
+    arrays = {"W": W}
+    hint = ("the bound is (sigma_max(W) * gamma) ** steps, with sigma_max(W) the largest "
+            "singular value of W (np.linalg.norm(W, 2)), not its Frobenius norm or its "
+            "largest entry")
+    got = _run(norm_bound, "norm_bound", arrays, gamma, steps)
+    expected = _ref.norm_bound(W, gamma, steps)
+    if isinstance(got, np.ndarray) and got.shape == ():
+        got = got[()]
+    if not isinstance(got, (float, np.floating)):
+        raise CheckFailed(
+            f"norm_bound with an int steps should return a float, got {type(got).__name__}"
+        )
+    expect_close("norm_bound(W, gamma, steps)", np.asarray(got), np.asarray(expected),
+                 RTOL, ATOL, hint=hint)
+    grid = np.arange(steps + 1)
+    got = _run(norm_bound, "norm_bound", arrays, gamma, grid.copy())
+    expected = _ref.norm_bound(W, gamma, grid)
+    expect_array("norm_bound(W, gamma, np.arange(steps + 1))", got, grid.shape)
+    expect_close("norm_bound(W, gamma, np.arange(steps + 1))", got, expected, RTOL, ATOL,
+                 hint=hint)
+    return f"norm_bound has the right values (H={H}, gamma={gamma}, rate {rate})"
+
+
+def _grads(seed, shapes, scale):
+    rng = rng_for(seed)
+    return [scale * rng.standard_normal(s) for s in shapes]
+
+
+SHAPES = ((3, 4), (4,), (2, 3, 2))
+
+
+def _run_clip(clip_grad_norm, grads, max_norm):
+    copies = [g.copy() for g in grads]
+    out = call_learner(clip_grad_norm, copies, max_norm, name="clip_grad_norm", locked=LOCKED)
+    new, norm = expect_tuple("clip_grad_norm", out, 2, "(clipped list, norm before clipping)")
+    if not isinstance(new, (list, tuple)) or len(new) != len(grads):
+        got = type(new).__name__
+        if isinstance(new, (list, tuple)):
+            got += f" of length {len(new)}"
+        raise CheckFailed(
+            f"clip_grad_norm should return a list of {len(grads)} arrays first, got {got}"
+        )
+    for i, (g, c) in enumerate(zip(grads, new)):
+        expect_array(f"the clipped grads[{i}]", c, g.shape, dtype=g.dtype)
+    return copies, list(new), norm
+
+
+@check
+def clip_values(clip_grad_norm, seed=0, shapes=SHAPES, max_norm=1.0, scale=2.0):
+    """A gradient above ``max_norm`` is rescaled as a whole to norm ``max_norm``."""
+    grads = _grads(seed, shapes, scale)
+    expected, _ = _ref.clip_grad_norm(grads, max_norm)
+    _, new, _ = _run_clip(clip_grad_norm, grads, max_norm)
+    total = float(np.sqrt(sum(np.sum(c * c) for c in new)))
+    hint = ("multiply every array by the same factor max_norm / norm, where norm is the "
+            "norm of all arrays together (the square root of the sum of all squared entries)")
+    if len(grads) > 1 and all(
+        np.linalg.norm(c) <= max_norm * (1 + 1e-9) for c in new
+    ) and not np.isclose(total, max_norm, rtol=1e-6):
+        hint = ("every array was clipped on its own: the norm to compare with max_norm is "
+                "the global norm of all arrays together, and all arrays share one factor")
+    for i, (c, e) in enumerate(zip(new, expected)):
+        expect_close(f"the clipped grads[{i}]", c, e, RTOL, ATOL, hint=hint)
+    return f"a gradient of norm above {max_norm} is rescaled to norm {max_norm}"
+
+
+@check
+def clip_norm_before(clip_grad_norm, seed=0, shapes=SHAPES, max_norm=1.0, scale=2.0):
+    """The second value returned is the global norm before clipping, a float."""
+    grads = _grads(seed, shapes, scale)
+    _, expected = _ref.clip_grad_norm(grads, max_norm)
+    _, _, norm = _run_clip(clip_grad_norm, grads, max_norm)
+    if isinstance(norm, np.ndarray) and norm.shape == ():
+        norm = norm[()]
+    if not isinstance(norm, (float, np.floating)):
+        raise CheckFailed(
+            f"the norm clip_grad_norm returns should be a float, got {type(norm).__name__}"
+        )
+    hint = ("it is the norm of all arrays together before clipping: the square root of the "
+            "sum of every squared entry of every array")
+    if np.isclose(norm, min(expected, max_norm), rtol=1e-9):
+        hint = "return the norm before clipping, not after"
+    expect_close("the returned norm", np.asarray(norm, dtype=np.float64),
+                 np.asarray(expected), RTOL, ATOL, hint=hint)
+    return "the returned norm is the global norm before clipping"
+
+
+@check
+def clip_below_threshold(clip_grad_norm, seed=0, shapes=SHAPES, max_norm=10.0, scale=0.5):
+    """A gradient whose norm is at most ``max_norm`` comes back unchanged."""
+    grads = _grads(seed, shapes, scale)
+    _, expected = _ref.clip_grad_norm(grads, max_norm)
+    if expected > max_norm:
+        raise ValueError("clip_below_threshold needs a gradient below max_norm")
+    _, new, _ = _run_clip(clip_grad_norm, grads, max_norm)
+    for i, (c, g) in enumerate(zip(new, grads)):
+        expect_close(f"the clipped grads[{i}]", c, g, RTOL, ATOL,
+                     hint="a gradient whose norm is at most max_norm must not be changed")
+    return f"a gradient of norm at most {max_norm} is left as it is"
+
+
+@check
+def clip_inputs_unchanged(clip_grad_norm, seed=0, shapes=SHAPES, max_norm=1.0, scale=2.0):
+    """``clip_grad_norm`` returns new arrays and leaves the list it got and its arrays alone."""
+    grads = _grads(seed, shapes, scale)
+    copies, new, _ = _run_clip(clip_grad_norm, grads, max_norm)
+    # _run_clip passed ``copies`` (a list of copies): compare them with the originals.
+    for i, (before, after) in enumerate(zip(grads, copies)):
+        expect_unchanged(f"grads[{i}]", before, after)
+    for i, c in enumerate(new):
+        if any(np.shares_memory(c, a) for a in copies):
+            raise CheckFailed(
+                f"the clipped grads[{i}] shares memory with an input array; return new arrays"
+            )
+    return "clip_grad_norm leaves its inputs unchanged and returns new arrays"
