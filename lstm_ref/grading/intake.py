@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .sanitize import Unreadable, sanitize
+from .tamper import suspicious_code
 
 # Letters, digits, dot, dash and underscore; starts with a letter or digit; at most 64.
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -33,6 +34,7 @@ class Intake:
     reason: str = ""  # why nothing could be graded, for the report and the CSV
     notes: list = field(default_factory=list)  # what was fixed or ignored
     zeroed: dict = field(default_factory=dict)  # notebook -> reason it scores 0
+    review: list = field(default_factory=list)  # code a person should look at (.tamper)
 
 
 def display_id(name):
@@ -132,6 +134,7 @@ def check_student(folder, chapter, expected, source_nbs, stage):
             rec.zeroed[nb_name] = f"the notebook could not be repaired ({type(exc).__name__})"
             continue
         rec.notes.extend(f"{nb_name}: {n}" for n in notes)
+        rec.review.extend(f"{nb_name}: {r}" for r in suspicious_code(nb, source_nbs[nb_name]))
         dest.mkdir(parents=True, exist_ok=True)
         (dest / f"{nb_name}.ipynb").write_text(json.dumps(nb, indent=1), encoding="utf-8")
         rec.gradable = True

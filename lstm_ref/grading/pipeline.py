@@ -4,6 +4,7 @@
    cells and points from ``solutions/`` (and ``release/<chapter>`` is regenerated).
 2. :func:`~lstm_ref.grading.intake.intake`: every ``submitted/<student>/<chapter>/`` is
    checked and its notebooks sanitised into a temporary staging folder.
+   Code that reaches for the grader is listed for review (:mod:`.tamper`).
 3. :func:`~lstm_ref.grading.worker.grade_student`: one nbgrader process per student, with a
    time limit, autogrades into ``autograded/`` and writes feedback into ``feedback/``,
    without hidden tests; every feedback page is scanned once more and withheld if a hidden
@@ -34,7 +35,7 @@ from .worker import grade_student
 
 GRADES_CSV = "grades.csv"
 CSV_FIELDS = ["chapter", "student", "status", "score", "max_score", "auto_score",
-              "manual_pending", "reason"]
+              "manual_pending", "reason", "review"]
 
 
 @dataclass
@@ -49,6 +50,7 @@ class StudentGrade:
     manual_pending: float = 0.0  # points of written answers still to grade by hand
     reason: str = ""
     notes: list = field(default_factory=list)
+    review: list = field(default_factory=list)  # code flagged by .tamper, for a person
     seconds: float = 0.0
 
 
@@ -154,14 +156,19 @@ def write_csv(path, chapter, grades):
     if path.is_file():
         with open(path, newline="", encoding="utf-8") as fh:
             reader = csv.DictReader(fh)
-            if reader.fieldnames == CSV_FIELDS:
-                rows = [r for r in reader if r["chapter"] != chapter]
+            known = {"chapter", "student"} <= set(reader.fieldnames or ())
+            if known:  # an older layout keeps its rows; new columns are left empty
+                rows = [{k: r.get(k) or "" for k in CSV_FIELDS} for r in reader
+                        if r.get("chapter") != chapter]
+        if not known:  # not ours: keep it aside rather than lose what it holds
+            path.replace(path.with_name(path.name + f".{time.strftime('%Y%m%d-%H%M%S')}.bak"))
     for g in grades:
         rows.append({
             "chapter": chapter, "student": g.student, "status": g.status,
             "score": f"{g.score:g}", "max_score": f"{g.max_score:g}",
             "auto_score": f"{g.auto_score:g}", "manual_pending": f"{g.manual_pending:g}",
             "reason": g.reason,
+            "review": "; ".join(g.review),
         })
     rows.sort(key=lambda r: (r["chapter"], r["student"]))
     buf = io.StringIO()
@@ -190,6 +197,16 @@ def write_report(path, run):
         notes = "; ".join(([g.reason] if g.reason else []) + g.notes).replace("|", "/")
         lines.append(f"| {g.student} | {g.status} | {g.score:g} | {g.max_score:g} | "
                      f"{g.manual_pending:g} | {notes} |")
+    flagged = [g for g in run.grades if g.review]
+    lines += ["", "## Flagged for review", ""]
+    if flagged:
+        lines += ["Their code reaches for the grader or the interpreter (imports such as `sys`,",
+                  "`exec`, changes to `checks`, ...), which no exercise needs. They were graded",
+                  "as usual; look at these lines before you accept the score.", ""]
+        for g in flagged:
+            lines.append(f"- **{g.student}**: " + "; ".join(g.review))
+    else:
+        lines.append("None.")
     lines += ["", "## Not graded", ""]
     if failed:
         lines += [f"- **{g.student}**: {g.reason}" for g in failed]
@@ -223,7 +240,7 @@ def grade(chapter, root=None, timeout=600, echo=print):
             echo(f"{chapter}: submitted/ holds no student folder")
         for rec in records:
             g = StudentGrade(student=rec.student, status="not graded", max_score=full,
-                             notes=list(rec.notes))
+                             notes=list(rec.notes), review=list(rec.review))
             g.notes += [f"{n}: scored 0 ({r})" for n, r in rec.zeroed.items()] if rec.gradable else []
             if not rec.gradable:
                 g.reason = rec.reason
@@ -244,7 +261,8 @@ def grade(chapter, root=None, timeout=600, echo=print):
                         g.notes.append(f"no feedback: {res.reason}")
                     g.notes += scan_feedback(root, chapter, rec.student, source_nbs)
             echo(f"  {g.student:24s} {g.status:10s} {g.score:g}/{g.max_score:g}"
-                 + (f"  ({g.reason})" if g.reason else ""))
+                 + (f"  ({g.reason})" if g.reason else "")
+                 + (f"  [review: {len(g.review)} flagged line(s)]" if g.review else ""))
             grades.append(g)
     run = GradingRun(chapter, root, grades, root / GRADES_CSV,
                      root / f"grading_report.{chapter}.md", root / f"grading_report.{chapter}.log",

@@ -1,5 +1,6 @@
 """Hostile and broken ch01 submissions, graded together in one real pipeline run."""
 
+import csv
 import json
 import os
 
@@ -72,6 +73,16 @@ def run(tmp_path_factory, released):
             meta["points"] = 50
     submit(root, "l-tampered-tests", CHAPTER, NAME, tampered)
 
+    # Stubs, plus a cell that disables every check inside the kernel. nbgrader cannot stop
+    # this (a later sandbox will); the pipeline must at least flag it for review.
+    cheat = json.loads(json.dumps(rel))
+    cheat["cells"].insert(2, {
+        "cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+        "source": "import lstm_ref.checks.ch01 as c\nfor n in c.__all__:\n"
+                  "    setattr(c, n, lambda *a, **k: None)\n",
+    })
+    submit(root, "m-patches-checks", CHAPTER, NAME, cheat)
+
     result = grade(CHAPTER, root=root, echo=lambda *a: None)
     return root, result, {g.student: g for g in result.grades}
 
@@ -143,3 +154,22 @@ def test_a_notebook_that_never_ends_is_stopped_and_reported(tmp_path, released):
     assert g.status == "not graded" and g.score == 0
     assert "longer than 20" in g.reason
     assert "loops" in result.report_path.read_text()
+
+
+def test_code_that_patches_the_checks_is_flagged_for_review(run):
+    root, result, g = run
+    flagged = g["m-patches-checks"]
+    assert flagged.status == "graded", flagged
+    assert any("lstm_ref.checks" in r for r in flagged.review), flagged.review
+    assert any("setattr" in r for r in flagged.review), flagged.review
+    report = result.report_path.read_text()
+    assert "m-patches-checks" in report.split("## Flagged for review")[1].split("## Not graded")[0]
+    rows = {r["student"]: r for r in csv.DictReader(open(result.csv_path))}
+    assert "setattr" in rows["m-patches-checks"]["review"]
+
+
+def test_honest_submissions_are_not_flagged(run):
+    g = run[2]
+    for student in ("a-warning", "b-deleted", "c-duplicate", "d-after-duplicate", "j-extra-files",
+                    "l-tampered-tests"):
+        assert g[student].review == [], (student, g[student].review)

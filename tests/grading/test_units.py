@@ -1,5 +1,6 @@
 """Fast tests of the pipeline's parts (no nbgrader run)."""
 
+import csv
 import json
 import os
 import subprocess
@@ -138,7 +139,21 @@ def test_csv_keeps_other_chapters_rows(tmp_path):
     write_csv(path, "ch01_rnn", [StudentGrade("ann", "not graded", reason="empty, really")])
     write_csv(path, "ch01_rnn", [StudentGrade("bob", "graded", 1, 2, 1, 0)])
     rows = path.read_text().splitlines()
-    assert rows[1:] == ["ch01_rnn,bob,graded,1,2,1,0,", "ch02_vanishing,ann,graded,3,5,3,0,"]
+    assert rows[1:] == ["ch01_rnn,bob,graded,1,2,1,0,,", "ch02_vanishing,ann,graded,3,5,3,0,,"]
+
+
+def test_csv_keeps_rows_of_an_older_layout_and_sets_a_foreign_file_aside(tmp_path):
+    path = tmp_path / "grades.csv"
+    path.write_text("chapter,student,status,score\nch02_vanishing,ann,graded,3\n")
+    write_csv(path, "ch01_rnn", [StudentGrade("bob", "graded", 1, 2, 1, 0)])
+    rows = list(csv.DictReader(open(path)))
+    assert [(r["chapter"], r["student"], r["score"]) for r in rows] == [
+        ("ch01_rnn", "bob", "1"), ("ch02_vanishing", "ann", "3")]
+    path.write_text("name,mark\nann,12\n")
+    write_csv(path, "ch01_rnn", [StudentGrade("bob", "graded", 1, 2, 1, 0)])
+    backups = list(tmp_path.glob("grades.csv.*.bak"))
+    assert len(backups) == 1 and backups[0].read_text() == "name,mark\nann,12\n"
+    assert "ch01_rnn,bob" in path.read_text()
 
 
 @pytest.mark.pipeline
