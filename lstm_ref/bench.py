@@ -32,13 +32,13 @@ import time
 
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
-# (key, label, library, pass direction)
+# (key, label, pass direction)
 CASES = (
-    ("torch_fwd", "torch.nn.LSTM forward (no grad)", "torch", "fwd"),
-    ("torch_fwdbwd", "torch.nn.LSTM forward+backward", "torch", "fwdbwd"),
-    ("numpy_fwd", "numpy lstm_forward", "numpy", "fwd"),
-    ("numpy_fwdbwd", "numpy lstm_forward+lstm_backward", "numpy", "fwdbwd"),
-    ("ours_fwdbwd", "lstm_ref.torch.LSTM forward+backward", "torch", "fwdbwd"),
+    ("torch_fwd", "torch.nn.LSTM forward (no grad)", "fwd"),
+    ("torch_fwdbwd", "torch.nn.LSTM forward+backward", "fwdbwd"),
+    ("numpy_fwd", "numpy lstm_forward", "fwd"),
+    ("numpy_fwdbwd", "numpy lstm_forward+lstm_backward", "fwdbwd"),
+    ("ours_fwdbwd", "lstm_ref.torch.LSTM forward+backward", "fwdbwd"),
 )
 
 # case key -> {hidden size (None: any): the largest ratio to torch.nn.LSTM aimed at}
@@ -71,6 +71,19 @@ def _medians(samples):
     }
 
 
+def _measure(fns, repeats):
+    """Run each of ``fns`` (``{key: fn}``) once to warm up, then ``repeats`` times with the
+    cases alternating (so that drift of the machine hits them alike); return
+    :func:`_medians` of the timings."""
+    samples = {key: [] for key in fns}
+    for fn in fns.values():
+        fn()  # warm-up: first-touch allocations, BLAS initialisation
+    for _ in range(repeats):
+        for key, fn in fns.items():
+            samples[key].append(_timed(fn))
+    return _medians(samples)
+
+
 def _numpy_worker(T, N, D, H, repeats):
     import numpy as np
 
@@ -98,14 +111,7 @@ def _numpy_worker(T, N, D, H, repeats):
         assert grads[3].dtype == f32
         return grads
 
-    samples = {"numpy_fwd": [], "numpy_fwdbwd": []}
-    fns = {"numpy_fwd": fwd, "numpy_fwdbwd": fwdbwd}
-    for fn in fns.values():
-        fn()  # warm-up: first-touch allocations, BLAS initialisation
-    for _ in range(repeats):
-        for key, fn in fns.items():
-            samples[key].append(_timed(fn))
-    return _medians(samples)
+    return _measure({"numpy_fwd": fwd, "numpy_fwdbwd": fwdbwd}, repeats)
 
 
 def _torch_worker(T, N, D, H, repeats):
@@ -136,14 +142,8 @@ def _torch_worker(T, N, D, H, repeats):
         return run
 
     # Alternate the modules' repeats so that drift of the machine hits both alike.
-    samples = {"torch_fwd": [], "torch_fwdbwd": [], "ours_fwdbwd": []}
     fns = {"torch_fwd": fwd, "torch_fwdbwd": fwdbwd(ref), "ours_fwdbwd": fwdbwd(ours)}
-    for fn in fns.values():
-        fn()  # warm-up
-    for _ in range(repeats):
-        for key, fn in fns.items():
-            samples[key].append(_timed(fn))
-    return _medians(samples)
+    return _measure(fns, repeats)
 
 
 def _run_worker(library, T, N, D, H, repeats):
@@ -193,7 +193,7 @@ def run(T=100, N=64, D=128, hidden=(256, 512), repeats=7, clock="wall", out=prin
         times = {}
         for library in ("numpy", "torch"):
             times.update(_run_worker(library, T, N, D, H, repeats))
-        for key, label, _, direction in CASES:
+        for key, label, direction in CASES:
             wall, cpu = times[key]
             seconds = times[key][col]
             ref = times[REFERENCE[direction]]

@@ -26,6 +26,9 @@ from .numpy.lstm import _check_weights as _check_lstm_weights
 GATES = "ifgo"
 """PyTorch's gate order, the one every fused ``4H`` weight in this package uses."""
 
+_KINDS = {"LSTM": (4, _check_lstm_weights), "RNN": (1, _check_rnn_weights)}
+"""Per module kind: the number of gate blocks its weights stack and the numpy weight check."""
+
 
 def _is_tensor(w):
     torch = sys.modules.get("torch")
@@ -90,12 +93,13 @@ def reorder_gates(w, src="ifgo", dst="ifog", axis=-1):
 # --- torch modules -------------------------------------------------------------------------
 
 
-def _param_names(module, layer, direction, gates, kind):
+def _param_names(module, layer, direction, kind):
     """The names of ``(weight_ih, weight_hh, bias_ih, bias_hh)`` for one layer/direction.
 
     Checks that ``module`` is a recurrent module with ``gates * hidden_size`` rows per
     weight (1 for an RNN, 4 for an LSTM) and that the layer and direction exist.
     """
+    gates = _KINDS[kind][0]
     hidden = getattr(module, "hidden_size", None)
     if not isinstance(hidden, int):
         raise ValueError(
@@ -149,8 +153,8 @@ def _param_names(module, layer, direction, gates, kind):
     return names, has_bias
 
 
-def _to_numpy(module, layer, direction, gates, kind):
-    names, has_bias = _param_names(module, layer, direction, gates, kind)
+def _to_numpy(module, layer, direction, kind):
+    names, has_bias = _param_names(module, layer, direction, kind)
     w_ih, w_hh = getattr(module, names[0]), getattr(module, names[1])
     dtype = {"torch.float32": np.float32, "torch.float64": np.float64}.get(str(w_ih.dtype))
     if dtype is None:
@@ -170,11 +174,11 @@ def _to_numpy(module, layer, direction, gates, kind):
     return Wx, Wh, b
 
 
-def _from_numpy(Wx, Wh, b, module, layer, direction, gates, kind, check):
-    names, has_bias = _param_names(module, layer, direction, gates, kind)
+def _from_numpy(Wx, Wh, b, module, layer, direction, kind):
+    names, has_bias = _param_names(module, layer, direction, kind)
     w_ih, w_hh = getattr(module, names[0]), getattr(module, names[1])
     D, H = w_ih.shape[1], w_hh.shape[1]
-    check(D, H, Wx, Wh, b)
+    _KINDS[kind][1](D, H, Wx, Wh, b)
     if not has_bias and np.any(b != 0):
         raise ValueError(
             f"the module has no biases (bias=False) but b is not zero; "
@@ -205,7 +209,7 @@ def torch_lstm_to_numpy(module, layer=0, direction=0):
             and ``H`` or ``2H`` (bidirectional) above).
         direction: 0 for the forward direction, 1 for the backward one (``_reverse``).
     """
-    return _to_numpy(module, layer, direction, 4, "LSTM")
+    return _to_numpy(module, layer, direction, "LSTM")
 
 
 def lstm_params_from_torch(module):
@@ -244,7 +248,7 @@ def numpy_to_torch_lstm(Wx, Wh, b, module, layer=0, direction=0):
     Returns:
         ``module``.
     """
-    return _from_numpy(Wx, Wh, b, module, layer, direction, 4, "LSTM", _check_lstm_weights)
+    return _from_numpy(Wx, Wh, b, module, layer, direction, "LSTM")
 
 
 def torch_rnn_to_numpy(module, layer=0, direction=0):
@@ -259,7 +263,7 @@ def torch_rnn_to_numpy(module, layer=0, direction=0):
         module: a ``torch.nn.RNN``/``RNNCell`` or an ``lstm_ref.torch.RNN``/``RNNCell``.
         layer, direction: as in :func:`torch_lstm_to_numpy`.
     """
-    return _to_numpy(module, layer, direction, 1, "RNN")
+    return _to_numpy(module, layer, direction, "RNN")
 
 
 def numpy_to_torch_rnn(Wx, Wh, b, module, layer=0, direction=0):
@@ -270,4 +274,4 @@ def numpy_to_torch_rnn(Wx, Wh, b, module, layer=0, direction=0):
     Returns:
         ``module``.
     """
-    return _from_numpy(Wx, Wh, b, module, layer, direction, 1, "RNN", _check_rnn_weights)
+    return _from_numpy(Wx, Wh, b, module, layer, direction, "RNN")

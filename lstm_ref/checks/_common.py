@@ -15,6 +15,14 @@ def rng_for(seed):
     return np.random.default_rng(seed)
 
 
+def draw_weights(rng, D, H, gates=1):
+    """``Wx (D, gates*H)``, ``Wh (H, gates*H)``, ``b (gates*H,)`` of size ~1 from ``rng``."""
+    Wx = rng.standard_normal((D, gates * H)) / np.sqrt(D)
+    Wh = rng.standard_normal((H, gates * H)) / np.sqrt(H)
+    b = rng.standard_normal(gates * H) * 0.5
+    return Wx, Wh, b
+
+
 # While a learner's function runs under a check, the reference functions the exercise asks
 # for raise instead of computing, so a "solution" that just calls lstm_ref gets no credit.
 # Swapping ``__code__`` (not the module attribute) also catches aliases imported earlier.
@@ -37,7 +45,8 @@ def _refuse(*args, **kwargs):
 
 @contextlib.contextmanager
 def reference_locked(functions):
-    """Make each function in ``functions`` raise ``CheckFailed`` inside the block."""
+    """Make each function in ``functions`` raise the refusal (a ``PermissionError``) inside
+    the block; :func:`call_learner` turns it into a ``CheckFailed``."""
     saved = []
     try:
         for fn in functions:
@@ -120,6 +129,27 @@ def expect_unchanged(name, before, after):
     """An input must not be modified by the learner's function."""
     if not np.array_equal(before, after):
         raise CheckFailed(f"your function modified its input {name}; it must work on a copy")
+
+
+def call_on_copies(fn, name, names, inputs, *rest, locked=(), returns=None):
+    """Call the learner's ``fn`` on copies of ``inputs`` (then ``rest``); with
+    ``returns=(length, what)`` the result must be such a tuple. The inputs must stay."""
+    args = tuple(a.copy() for a in inputs)
+    out = call_learner(fn, *args, *rest, name=name, locked=locked)
+    if returns is not None:
+        out = expect_tuple(name, out, *returns)
+    for arg_name, before, after in zip(names, inputs, args):
+        expect_unchanged(arg_name, before, after)
+    return out
+
+
+def expect_grad(fn_name, out, names, grad, expected, rtol, atol, hint):
+    """Item ``grad`` of the learner's tuple ``out`` (items ``names``): float64, and the
+    shape and values of ``expected``."""
+    grads = expect_tuple(fn_name, out, len(names), f"({', '.join(names)})")
+    got = grads[names.index(grad)]
+    expect_array(grad, got, expected.shape, dtype=np.float64)
+    expect_close(grad, got, expected, rtol, atol, hint=hint)
 
 
 def passed(message):

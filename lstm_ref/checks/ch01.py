@@ -17,11 +17,12 @@ from ..numpy import rnn as _ref
 from ._common import (
     CheckFailed,
     call_learner,
+    call_on_copies,
     check,
+    draw_weights,
     expect_array,
     expect_close,
-    expect_tuple,
-    expect_unchanged,
+    expect_grad,
     rng_for,
 )
 
@@ -71,9 +72,7 @@ def _step_inputs(seed, N, D, H):
     rng = rng_for(seed)
     x = rng.standard_normal((N, D))
     h_prev = rng.standard_normal((N, H))
-    Wx = rng.standard_normal((D, H)) / np.sqrt(D)
-    Wh = rng.standard_normal((H, H)) / np.sqrt(H)
-    b = rng.standard_normal(H) * 0.5
+    Wx, Wh, b = draw_weights(rng, D, H)
     dh_next = rng.standard_normal((N, H))
     return (x, h_prev, Wx, Wh, b), dh_next
 
@@ -82,34 +81,20 @@ def _seq_inputs(seed, T, N, D, H):
     rng = rng_for(seed)
     x = rng.standard_normal((T, N, D))
     h0 = rng.standard_normal((N, H))
-    Wx = rng.standard_normal((D, H)) / np.sqrt(D)
-    Wh = rng.standard_normal((H, H)) / np.sqrt(H)
-    b = rng.standard_normal(H) * 0.5
+    Wx, Wh, b = draw_weights(rng, D, H)
     dh = rng.standard_normal((T, N, H))
     return (x, h0, Wx, Wh, b), dh
 
 
-def _copies(arrays):
-    return tuple(a.copy() for a in arrays)
-
-
 def _run_step_forward(fn, inputs):
     """The learner's ``(h_next, cache)``; checks that the inputs are left alone."""
-    args = _copies(inputs)
-    out = call_learner(fn, *args, name="rnn_step_forward", locked=LOCKED)
-    h_next, cache = expect_tuple("rnn_step_forward", out, 2, "(h_next, cache)")
-    for name, before, after in zip(("x", "h_prev", "Wx", "Wh", "b"), inputs, args):
-        expect_unchanged(name, before, after)
-    return h_next, cache
+    return call_on_copies(fn, "rnn_step_forward", ("x", "h_prev", "Wx", "Wh", "b"), inputs,
+                          locked=LOCKED, returns=(2, "(h_next, cache)"))
 
 
 def _run_forward(fn, inputs):
-    args = _copies(inputs)
-    out = call_learner(fn, *args, name="rnn_forward", locked=LOCKED)
-    h, cache = expect_tuple("rnn_forward", out, 2, "(h, cache)")
-    for name, before, after in zip(("x", "h0", "Wx", "Wh", "b"), inputs, args):
-        expect_unchanged(name, before, after)
-    return h, cache
+    return call_on_copies(fn, "rnn_forward", ("x", "h0", "Wx", "Wh", "b"), inputs,
+                          locked=LOCKED, returns=(2, "(h, cache)"))
 
 
 @check
@@ -143,12 +128,10 @@ def step_backward_grad(rnn_step_forward, rnn_step_backward, grad, seed=0, N=4, D
     _, ref_cache = _ref.rnn_step_forward(*inputs)
     expected = dict(zip(STEP_GRADS, _ref.rnn_step_backward(dh_next, ref_cache)))[grad]
     _, cache = _run_step_forward(rnn_step_forward, inputs)
-    dnext = dh_next.copy()
-    out = call_learner(rnn_step_backward, dnext, cache, name="rnn_step_backward", locked=LOCKED)
-    grads = expect_tuple("rnn_step_backward", out, 5, "(dx, dh_prev, dWx, dWh, db)")
-    got = grads[STEP_GRADS.index(grad)]
-    expect_array(grad, got, expected.shape, dtype=np.float64)
-    expect_close(grad, got, expected, RTOL, ATOL, hint=_HINTS["step"][grad])
+    out = call_learner(rnn_step_backward, dh_next.copy(), cache, name="rnn_step_backward",
+                       locked=LOCKED)
+    expect_grad("rnn_step_backward", out, STEP_GRADS, grad, expected, RTOL, ATOL,
+                _HINTS["step"][grad])
     return f"{grad} of rnn_step_backward is right (N={N}, D={D}, H={H})"
 
 
@@ -189,10 +172,6 @@ def backward_grad(rnn_forward, rnn_backward, grad, seed=0, T=4, N=2, D=3, H=5):
     _, ref_cache = _ref.rnn_forward(*inputs)
     expected = dict(zip(SEQ_GRADS, _ref.rnn_backward(dh, ref_cache)))[grad]
     _, cache = _run_forward(rnn_forward, inputs)
-    dh_in = dh.copy()
-    out = call_learner(rnn_backward, dh_in, cache, name="rnn_backward", locked=LOCKED)
-    grads = expect_tuple("rnn_backward", out, 5, "(dx, dh0, dWx, dWh, db)")
-    got = grads[SEQ_GRADS.index(grad)]
-    expect_array(grad, got, expected.shape, dtype=np.float64)
-    expect_close(grad, got, expected, RTOL, ATOL, hint=_HINTS["seq"][grad])
+    out = call_learner(rnn_backward, dh.copy(), cache, name="rnn_backward", locked=LOCKED)
+    expect_grad("rnn_backward", out, SEQ_GRADS, grad, expected, RTOL, ATOL, _HINTS["seq"][grad])
     return f"{grad} of rnn_backward is right (T={T}, N={N}, D={D}, H={H})"

@@ -22,9 +22,12 @@ from ..numpy import lstm as _ref
 from ._common import (
     CheckFailed,
     call_learner,
+    call_on_copies,
     check,
+    draw_weights,
     expect_array,
     expect_close,
+    expect_grad,
     expect_tuple,
     expect_unchanged,
     rng_for,
@@ -101,19 +104,12 @@ _HINTS = {
 # --- inputs -----------------------------------------------------------------------------
 
 
-def _weights(rng, D, H):
-    Wx = rng.standard_normal((D, 4 * H)) / np.sqrt(D)
-    Wh = rng.standard_normal((H, 4 * H)) / np.sqrt(H)
-    b = rng.standard_normal(4 * H) * 0.5
-    return Wx, Wh, b
-
-
 def _step_inputs(seed, N, D, H):
     rng = rng_for(seed)
     x = rng.standard_normal((N, D))
     h_prev = rng.standard_normal((N, H))
     c_prev = rng.standard_normal((N, H))
-    Wx, Wh, b = _weights(rng, D, H)
+    Wx, Wh, b = draw_weights(rng, D, H, gates=4)
     dh_next = rng.standard_normal((N, H))
     dc_next = rng.standard_normal((N, H))
     return (x, h_prev, c_prev, Wx, Wh, b), (dh_next, dc_next)
@@ -124,7 +120,7 @@ def _seq_inputs(seed, T, N, D, H):
     x = rng.standard_normal((T, N, D))
     h0 = rng.standard_normal((N, H))
     c0 = rng.standard_normal((N, H))
-    Wx, Wh, b = _weights(rng, D, H)
+    Wx, Wh, b = draw_weights(rng, D, H, gates=4)
     dh = rng.standard_normal((T, N, H))
     dc_last = rng.standard_normal((N, H))
     return (x, h0, c0, Wx, Wh, b), dh, dc_last
@@ -137,22 +133,13 @@ def _reordered(inputs):
     return (*head, *(_convert.reorder_gates(w, "ifog", "ifgo") for w in (Wx, Wh, b)))
 
 
-def _copies(arrays):
-    return tuple(a.copy() for a in arrays)
-
-
 _STEP_NAMES = ("x", "h_prev", "c_prev", "Wx", "Wh", "b")
 _SEQ_NAMES = ("x", "h0", "c0", "Wx", "Wh", "b")
 
 
 def _run(fn, inputs, fn_name, names, what):
     """The learner's forward output (a 3-tuple); checks that the inputs are left alone."""
-    args = _copies(inputs)
-    out = call_learner(fn, *args, name=fn_name, locked=LOCKED)
-    result = expect_tuple(fn_name, out, 3, what)
-    for name, before, after in zip(names, inputs, args):
-        expect_unchanged(name, before, after)
-    return result
+    return call_on_copies(fn, fn_name, names, inputs, locked=LOCKED, returns=(3, what))
 
 
 def _run_step_forward(fn, inputs):
@@ -219,10 +206,8 @@ def step_backward_grad(lstm_step_forward, lstm_step_backward, grad, seed=0, N=4,
         lstm_step_backward, dh_next.copy(), dc_next.copy(), cache,
         name="lstm_step_backward", locked=LOCKED,
     )
-    grads = expect_tuple("lstm_step_backward", out, 6, "(dx, dh_prev, dc_prev, dWx, dWh, db)")
-    got = grads[STEP_GRADS.index(grad)]
-    expect_array(grad, got, expected.shape, dtype=np.float64)
-    expect_close(grad, got, expected, RTOL, ATOL, hint=_HINTS["step"][grad])
+    expect_grad("lstm_step_backward", out, STEP_GRADS, grad, expected, RTOL, ATOL,
+                _HINTS["step"][grad])
     return f"{grad} of lstm_step_backward is right (N={N}, D={D}, H={H})"
 
 
@@ -279,9 +264,8 @@ def backward_grad(lstm_forward, lstm_backward, grad, seed=0, T=4, N=2, D=3, H=5)
     _, _, ref_cache = _ref.lstm_forward(*inputs)
     expected = dict(zip(SEQ_GRADS, _ref.lstm_backward(dh, ref_cache)))[grad]
     grads = _learner_backward(lstm_forward, lstm_backward, inputs, dh, None)
-    got = grads[SEQ_GRADS.index(grad)]
-    expect_array(grad, got, expected.shape, dtype=np.float64)
-    expect_close(grad, got, expected, RTOL, ATOL, hint=_HINTS["seq"][grad])
+    expect_grad("lstm_backward", grads, SEQ_GRADS, grad, expected, RTOL, ATOL,
+                _HINTS["seq"][grad])
     return f"{grad} of lstm_backward is right (T={T}, N={N}, D={D}, H={H})"
 
 

@@ -1,6 +1,8 @@
 """``python -m lstm_ref.grading grade <chapter id> [--root DIR] [--timeout S]``.
 
 ``make grade A=<chapter id>`` runs exactly this. See :mod:`lstm_ref.grading.pipeline`.
+``python -m lstm_ref.grading release [ARGS]`` is ``python -m lstm_ref.grading.release_to_book
+[ARGS]`` (:mod:`lstm_ref.grading.release_to_book`).
 """
 
 import argparse
@@ -22,22 +24,24 @@ def main(argv=None):
     g.add_argument("--timeout", type=float, default=600,
                    help="seconds allowed to grade one student (default 600)")
     g.add_argument("--debug", action="store_true", help="show Python tracebacks")
-    r = sub.add_parser("release", help="generate the student notebooks into the book")
-    r.add_argument("chapters", nargs="*")
-    r.add_argument("--root")
-    args = parser.parse_args(argv)
+    # Its arguments (and -h) are release_to_book's own: they are passed on unparsed.
+    sub.add_parser("release", add_help=False,
+                   help="generate the student notebooks into the book "
+                        "(python -m lstm_ref.grading.release_to_book)")
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "release":
+        from .release_to_book import main as release_main
+
+        return release_main(rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command is None:
         parser.print_help()
         return 2
     try:
-        if args.command == "grade":
-            from .pipeline import grade
+        from .pipeline import grade
 
-            grade(args.chapter, root=args.root, timeout=args.timeout)
-        else:
-            from .release_to_book import release_to_book
-
-            release_to_book(args.root, only=args.chapters or None)
+        grade(args.chapter, root=args.root, timeout=args.timeout)
     except CourseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -5,8 +5,10 @@ function takes the root as an argument, so the tests can run the whole pipeline 
 temporary copy of the course.
 """
 
+import json
 import os
 import re
+import sys
 from pathlib import Path
 
 CONFIG_FILE = "nbgrader_config.py"
@@ -57,6 +59,26 @@ def notebooks(root, chapter):
     return sorted(p.stem for p in folder.glob("*.ipynb") if not p.name.startswith("."))
 
 
+def source_notebooks(root, chapter):
+    """``{name: notebook (dict)}`` of one chapter's source notebooks, in :func:`notebooks`
+    order."""
+    folder = Path(root) / SOURCE_DIR / chapter
+    return {name: json.loads((folder / f"{name}.ipynb").read_text("utf-8"))
+            for name in notebooks(root, chapter)}
+
+
+def cell_source(cell):
+    """A notebook cell's source as one string (nbformat allows a list of lines)."""
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
+def is_test_cell(cell):
+    """Whether ``cell`` is an autograded test cell: nbgrader ``grade`` without ``solution``."""
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return bool(meta.get("grade")) and not meta.get("solution")
+
+
 def load_config(root, **overrides):
     """nbgrader's traitlets ``Config`` from the course's ``nbgrader_config.py``.
 
@@ -78,8 +100,6 @@ def nbgrader_env(root):
     """The environment for an nbgrader subprocess: the venv's ``bin`` on ``PATH`` (nbgrader
     calls ``alembic``), the course root and this ``lstm_ref`` importable, a non-interactive
     matplotlib."""
-    import sys
-
     env = dict(os.environ)
     bindir = str(Path(sys.executable).parent)
     env["PATH"] = bindir + os.pathsep + env.get("PATH", "")

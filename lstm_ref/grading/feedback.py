@@ -19,6 +19,8 @@ import re
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
+from .course import cell_source, is_test_cell
+
 BEGIN = "BEGIN HIDDEN TESTS"
 END = "END HIDDEN TESTS"
 PLACEHOLDER = "# (hidden tests ran here when your notebook was graded; they are not shown)"
@@ -45,11 +47,8 @@ def hidden_lines(nb):
     delimiters included, stripped of surrounding blanks."""
     lines = []
     for cell in nb.get("cells", []):
-        source = cell.get("source", "")
-        if isinstance(source, list):
-            source = "".join(source)
         hidden = False
-        for line in source.splitlines():
+        for line in cell_source(cell).splitlines():
             if BEGIN in line:
                 hidden = True
             if hidden and line.strip():
@@ -78,11 +77,6 @@ def leaked_lines(html_text, source_nb):
     return sorted(line for line in squeezed if line in text)
 
 
-def _is_test_cell(cell):
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return bool(meta.get("grade")) and not meta.get("solution")
-
-
 class StripHiddenTests(Preprocessor):
     """Remove hidden tests from a notebook before it is rendered as feedback."""
 
@@ -97,7 +91,7 @@ class StripHiddenTests(Preprocessor):
         had_hidden = BEGIN in cell.source
         if had_hidden:
             cell.source = strip_hidden_source(cell.source)
-        if had_hidden or _is_test_cell(cell):
+        if had_hidden or is_test_cell(cell):
             for output in cell.get("outputs", []):
                 if output.get("output_type") == "error":
                     # The traceback quotes source lines (hidden ones too); keep the message.

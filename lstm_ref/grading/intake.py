@@ -58,11 +58,11 @@ def _count_entries(folder, limit):
     return n
 
 
-def check_student(folder, chapter, expected, source_nbs, stage):
+def check_student(folder, chapter, source_nbs, stage):
     """Check one ``submitted/<student>`` folder and stage what can be graded.
 
-    ``expected`` are the chapter's notebook names, ``source_nbs`` their source notebooks
-    (dicts), ``stage`` the staging root (``stage/<student>/<chapter>/<name>.ipynb``).
+    ``source_nbs`` maps the chapter's notebook names to their source notebooks (dicts),
+    ``stage`` is the staging root (``stage/<student>/<chapter>/<name>.ipynb``).
     """
     name = folder.name
     rec = Intake(student=display_id(name), safe=bool(STUDENT_ID.match(name)))
@@ -90,7 +90,7 @@ def check_student(folder, chapter, expected, source_nbs, stage):
         return rec
     if _count_entries(chapter_dir, MAX_ENTRIES) > MAX_ENTRIES:
         rec.notes.append(f"more than {MAX_ENTRIES} files in the folder")
-    wanted = {f"{n}.ipynb" for n in expected}
+    wanted = {f"{n}.ipynb" for n in source_nbs}
     try:
         entries = sorted(os.listdir(chapter_dir))[: MAX_ENTRIES]
     except OSError as exc:
@@ -102,7 +102,7 @@ def check_student(folder, chapter, expected, source_nbs, stage):
         more = f" and {len(ignored) - 5} more" if len(ignored) > 5 else ""
         rec.notes.append(f"ignored (not copied): {shown}{more}")
     dest = Path(stage) / name / chapter
-    for nb_name in expected:
+    for nb_name in source_nbs:
         path = chapter_dir / f"{nb_name}.ipynb"
         st = _lstat(path)
         if st is None:
@@ -159,7 +159,7 @@ def _copy_timestamp(path, dest, rec):
     (dest / TIMESTAMP_FILE).write_text(text + "\n", encoding="utf-8")
 
 
-def intake(root, chapter, expected, source_nbs, stage):
+def intake(root, chapter, source_nbs, stage):
     """Check every folder in ``root/submitted``; returns the :class:`Intake` records.
 
     Hidden entries (names starting with a dot) are skipped; everything else gets a record.
@@ -169,5 +169,5 @@ def intake(root, chapter, expected, source_nbs, stage):
     for entry in sorted(os.listdir(submitted)):
         if entry.startswith("."):
             continue
-        records.append(check_student(submitted / entry, chapter, expected, source_nbs, stage))
+        records.append(check_student(submitted / entry, chapter, source_nbs, stage))
     return records

@@ -16,24 +16,30 @@ import tempfile
 import time
 from pathlib import Path
 
-from .course import SOURCE_DIR, CourseError, find_root, notebooks
+from .course import SOURCE_DIR, CourseError, cell_source, find_root, source_notebooks
 
 _MARK = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
 
 
 def _solutions(source):
+    """``{grade_id: code}`` of the solution cells (code or written) of ``source``, in order,
+    without the ``### BEGIN/END SOLUTION`` lines."""
     out = {}
     for cell in source["cells"]:
         meta = cell.get("metadata", {}).get("nbgrader", {})
         if meta.get("solution"):
-            text = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+            text = cell_source(cell)
             out[meta["grade_id"]] = "\n".join(l for l in text.splitlines() if not _MARK.match(l))
     return out
 
 
 def filled(released, source, keep=None):
     """``released`` with the solution cells in ``keep`` (default all) taken from ``source``."""
-    code = _solutions(source)
+    return _filled(released, _solutions(source), keep)
+
+
+def _filled(released, code, keep=None):
+    """:func:`filled` with the solutions already read (``code`` from :func:`_solutions`)."""
     nb = json.loads(json.dumps(released))
     for cell in nb["cells"]:
         gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
@@ -53,11 +59,12 @@ def measure(chapter, n=10, root=None, timeout=600):
         shutil.copytree(root / SOURCE_DIR, course / SOURCE_DIR)
         shutil.copy(root / "nbgrader_config.py", course / "nbgrader_config.py")
         released = generate_release(root, chapter, Path(tmp) / "release")
+        solutions = {name: _solutions(source)
+                     for name, source in source_notebooks(root, chapter).items()}
         for k in range(n):
-            for name in notebooks(root, chapter):
-                source = json.loads((root / SOURCE_DIR / chapter / f"{name}.ipynb").read_text())
-                first = next(iter(_solutions(source)))
-                nb = filled(released[name], source, None if k % 2 == 0 else {first})
+            for name, code in solutions.items():
+                first = next(iter(code))
+                nb = _filled(released[name], code, None if k % 2 == 0 else {first})
                 folder = course / "submitted" / f"student{k:02d}" / chapter
                 folder.mkdir(parents=True, exist_ok=True)
                 (folder / f"{name}.ipynb").write_text(json.dumps(nb))

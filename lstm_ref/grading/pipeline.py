@@ -18,7 +18,6 @@ A student who cannot be graded still gets a row, with 0 and the reason.
 
 import csv
 import io
-import json
 import shutil
 import subprocess
 import sys
@@ -28,7 +27,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .course import CHAPTER_ID, SOURCE_DIR, CourseError, chapters, find_root, nbgrader_env, notebooks
+from .course import (SOURCE_DIR, CourseError, chapters, find_root, load_config, nbgrader_env,
+                     source_notebooks)
 from .feedback import leaked_lines
 from .intake import intake
 from .worker import grade_student
@@ -59,7 +59,6 @@ class GradingRun:
     """Everything one ``grade`` run produced."""
 
     chapter: str
-    root: Path
     grades: list
     csv_path: Path
     report_path: Path
@@ -70,7 +69,7 @@ class GradingRun:
 def check_chapter(root, chapter):
     """Refuse an unknown chapter id with the list of the known ones."""
     known = chapters(root)
-    if not CHAPTER_ID.match(chapter or "") or chapter not in known:
+    if chapter not in known:
         raise CourseError(
             f"unknown chapter {chapter!r}: chapters with notebooks in {SOURCE_DIR}/ are "
             f"{', '.join(known) or 'none'}"
@@ -90,8 +89,6 @@ def prepare_assignment(root, chapter):
 
 def _gradebook(root):
     from nbgrader.api import Gradebook
-
-    from .course import load_config
 
     config = load_config(root)
     db_url = config.CourseDirectory.db_url
@@ -227,26 +224,24 @@ def grade(chapter, root=None, timeout=600, echo=print):
     if not submitted.is_dir() or submitted.is_symlink():
         raise CourseError(f"no submitted/ folder in {root}: collect the notebooks into "
                           f"submitted/<student id>/{chapter}/ first (see the 'For instructors' page)")
-    names = notebooks(root, chapter)
-    source_nbs = {n: json.loads((root / SOURCE_DIR / chapter / f"{n}.ipynb").read_text("utf-8"))
-                  for n in names}
+    source_nbs = source_notebooks(root, chapter)
     echo(f"{chapter}: preparing the assignment (nbgrader generate_assignment)")
     prepare_assignment(root, chapter)
     full = max_score(root, chapter)
     grades, logs = [], []
     with tempfile.TemporaryDirectory(prefix="lstm-grading-") as stage:
-        records = intake(root, chapter, names, source_nbs, stage)
+        records = intake(root, chapter, source_nbs, stage)
         if not records:
             echo(f"{chapter}: submitted/ holds no student folder")
         for rec in records:
             g = StudentGrade(student=rec.student, status="not graded", max_score=full,
                              notes=list(rec.notes), review=list(rec.review))
-            g.notes += [f"{n}: scored 0 ({r})" for n, r in rec.zeroed.items()] if rec.gradable else []
             if not rec.gradable:
                 g.reason = rec.reason
                 if rec.safe:
                     forget(root, chapter, rec.student)
             else:
+                g.notes += [f"{n}: scored 0 ({r})" for n, r in rec.zeroed.items()]
                 res = grade_student(root, chapter, rec.student, stage, timeout=timeout)
                 g.seconds = res.seconds
                 logs.append(f"===== {rec.student} ({res.seconds:.1f} s)\n{res.log}")
@@ -264,7 +259,7 @@ def grade(chapter, root=None, timeout=600, echo=print):
                  + (f"  ({g.reason})" if g.reason else "")
                  + (f"  [review: {len(g.review)} flagged line(s)]" if g.review else ""))
             grades.append(g)
-    run = GradingRun(chapter, root, grades, root / GRADES_CSV,
+    run = GradingRun(chapter, grades, root / GRADES_CSV,
                      root / f"grading_report.{chapter}.md", root / f"grading_report.{chapter}.log",
                      time.monotonic() - start)
     write_csv(run.csv_path, chapter, grades)

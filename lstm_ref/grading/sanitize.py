@@ -14,6 +14,8 @@ nbgrader's ``OverwriteCells``.
 
 import json
 
+from .course import is_test_cell
+
 MAX_CELLS = 5000
 # The nbgrader fields that decide how a cell is graded.
 _KEYS = ("grade", "solution", "locked", "points", "grade_id", "task", "schema_version")
@@ -117,11 +119,7 @@ def sanitize(data, source_nb):
     if dropped_unknown:
         notes.append(f"{dropped_unknown} cell(s) with unknown or invalid nbgrader metadata are "
                      "graded as ordinary cells")
-    missing = sorted(
-        gid for gid, c in known.items()
-        if gid not in seen and c["metadata"]["nbgrader"].get("grade")
-        and not c["metadata"]["nbgrader"].get("solution")
-    )
+    missing = sorted(gid for gid, c in known.items() if gid not in seen and is_test_cell(c))
     if missing:
         notes.append("deleted test cell(s) put back: " + ", ".join(missing))
     clean = nbformat.v4.new_notebook(cells=cells, metadata=json.loads(json.dumps(source_nb["metadata"])))

@@ -28,6 +28,8 @@ worked examples) are not read: they are the course's own code.
 import ast
 import re
 
+from .course import cell_source, is_test_cell
+
 SUSPECT_MODULES = {
     "os", "sys", "subprocess", "importlib", "builtins", "inspect", "gc", "ctypes", "socket",
     "shutil", "signal", "pathlib", "pickle", "marshal", "types", "threading",
@@ -121,19 +123,14 @@ def suspicious_code(nb, source_nb):
     Returns a list of strings such as ``"cell 3, line 2: imports sys"``, in cell order.
     Locked test cells are skipped: nbgrader replaces their source with the course's own.
     """
-    def text(cell):
-        src = cell.get("source", "")
-        return "".join(src) if isinstance(src, list) else str(src)
-
-    course = {_norm(text(c)) for c in source_nb["cells"] if c.get("cell_type") == "code"}
+    course = {_norm(cell_source(c)) for c in source_nb["cells"] if c.get("cell_type") == "code"}
     out = []
     for i, cell in enumerate(nb["cells"], start=1):
         if cell.get("cell_type") != "code":
             continue
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if meta.get("locked") and meta.get("grade") and not meta.get("solution"):
+        if cell.get("metadata", {}).get("nbgrader", {}).get("locked") and is_test_cell(cell):
             continue
-        source = text(cell)
+        source = cell_source(cell)
         if _norm(source) in course:
             continue
         out += [f"cell {i}, line {line}: {what}" for line, what in scan_source(source)]

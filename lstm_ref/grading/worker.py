@@ -21,12 +21,6 @@ from dataclasses import dataclass
 
 from .course import load_config, nbgrader_env
 
-FEEDBACK_PREPROCESSORS = [
-    "nbgrader.preprocessors.GetGrades",
-    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-    "lstm_ref.grading.feedback.StripHiddenTests",
-]
-
 
 def _config(root, chapter, student, stage):
     return load_config(
@@ -38,7 +32,6 @@ def _config(root, chapter, student, stage):
             "CourseDirectory.student_id": student,
             "CourseDirectory.notebook_id": "*",
             "BaseConverter.force": True,
-            "GenerateFeedback.preprocessors": FEEDBACK_PREPROCESSORS,
         },
     )
 

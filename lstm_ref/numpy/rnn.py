@@ -20,15 +20,15 @@ def _check_weights(D, H, Wx, Wh, b):
     check_same_dtype(Wx=Wx, Wh=Wh, b=b)
 
 
-def _check_step(x, h_prev, Wx, Wh, b):
-    check_shape("x", x, ("N", "D"))
-    N, D = x.shape
+def _check_params(N, D, h_name, h, Wx, Wh, b):
+    """The shapes of ``Wx (D, H)``, the state ``h (N, H)`` (called ``h_name``), ``Wh (H, H)``
+    and ``b (H,)`` for an input of ``N`` rows of ``D`` features; returns ``H``."""
     check_shape("Wx", Wx, (D, "H"))
     H = Wx.shape[1]
-    check_shape("h_prev", h_prev, (N, H))
+    check_shape(h_name, h, (N, H))
     check_shape("Wh", Wh, (H, H))
     check_shape("b", b, (H,))
-    check_same_dtype(x=x, h_prev=h_prev, Wx=Wx, Wh=Wh, b=b)
+    return H
 
 
 def rnn_step_forward(x, h_prev, Wx, Wh, b):
@@ -47,7 +47,10 @@ def rnn_step_forward(x, h_prev, Wx, Wh, b):
     Returns:
         ``(h_next, cache)``: the next hidden state ``(N, H)`` and what the backward needs.
     """
-    _check_step(x, h_prev, Wx, Wh, b)
+    check_shape("x", x, ("N", "D"))
+    N, D = x.shape
+    _check_params(N, D, "h_prev", h_prev, Wx, Wh, b)
+    check_same_dtype(x=x, h_prev=h_prev, Wx=Wx, Wh=Wh, b=b)
     h_next = np.tanh(x @ Wx + h_prev @ Wh + b)
     return h_next, (x, h_prev, Wx, Wh, h_next)
 
@@ -93,11 +96,7 @@ def rnn_forward(x, h0, Wx, Wh, b):
     """
     check_shape("x", x, ("T", "N", "D"))
     T, N, D = x.shape
-    check_shape("Wx", Wx, (D, "H"))
-    H = Wx.shape[1]
-    check_shape("h0", h0, (N, H))
-    check_shape("Wh", Wh, (H, H))
-    check_shape("b", b, (H,))
+    H = _check_params(N, D, "h0", h0, Wx, Wh, b)
     check_same_dtype(x=x, h0=h0, Wx=Wx, Wh=Wh, b=b)
     # The input projection of every step at once: one large matrix product.
     a_in = (x.reshape(T * N, D) @ Wx).reshape(T, N, H) + b

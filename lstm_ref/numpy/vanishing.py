@@ -49,7 +49,23 @@ def activation_and_derivative(activation):
     _check_activation(activation)
     if activation == "tanh":
         return np.tanh, lambda z: 1.0 - np.tanh(z) ** 2
-    return sigmoid, lambda z: sigmoid(z) * (1.0 - sigmoid(z))
+    return sigmoid, _sigmoid_derivative
+
+
+def _sigmoid_derivative(z):
+    s = sigmoid(z)
+    return s * (1.0 - s)
+
+
+def _check_positive(name, value):
+    """``value`` must be a real number (not a bool), finite and ``> 0``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not np.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
 
 
 def random_recurrent_matrix(H, sigma_max, rng, dtype=np.float64, kind="gaussian"):
@@ -147,6 +163,11 @@ def rnn_jacobian(h_prev, W, activation):
     H = h_prev.shape[1]
     check_shape("W", W, (H, H))
     check_same_dtype(h_prev=h_prev, W=W)
+    return _jacobian(h_prev, W, dphi)
+
+
+def _jacobian(h_prev, W, dphi):
+    """:func:`rnn_jacobian` without the checks: ``W diag(dphi(h_prev))`` per example."""
     return W[None, :, :] * dphi(h_prev)[:, None, :]  # (N, H, H): column j scaled
 
 
@@ -168,9 +189,10 @@ def _backward_products(h_seq, W, activation):
     :math:`P_k = P_{k+1} J_{k+1}`, :math:`J_{k+1} = W \operatorname{diag}(\varphi'(h_k))`."""
     T = h_seq.shape[0] - 1
     N, H = h_seq.shape[1:]
+    _, dphi = activation_and_derivative(activation)
     P = np.broadcast_to(np.eye(H, dtype=h_seq.dtype), (N, H, H))
     for k in range(T - 1, -1, -1):
-        P = P @ rnn_jacobian(h_seq[k], W, activation)
+        P = P @ _jacobian(h_seq[k], W, dphi)
         yield k, P
 
 
@@ -255,13 +277,7 @@ def norm_bound(W, gamma, steps):
     W = check_shape("W", W, ("H", "H"))
     if W.shape[0] != W.shape[1]:
         raise ValueError(f"W must be square, shape (H, H), got {tuple(W.shape)}")
-    if (
-        isinstance(gamma, bool)
-        or not isinstance(gamma, numbers.Real)
-        or not np.isfinite(gamma)
-        or gamma <= 0
-    ):
-        raise ValueError(f"gamma must be a finite number > 0, got {gamma!r}")
+    _check_positive("gamma", gamma)
     s = np.asarray(steps)
     if s.dtype.kind not in "iu":
         raise ValueError(
@@ -280,6 +296,12 @@ def _check_grads(grads):
         raise ValueError(f"grads must be a list of numpy arrays, got {type(grads).__name__}")
     for i, g in enumerate(grads):
         as_float_array(f"grads[{i}]", g)
+
+
+def _global_norm(grads):
+    r"""The global norm :math:`(\sum_i \|g_i\|_F^2)^{1/2}` of a list of arrays, summed in
+    float64, as a Python float (NaN or infinity when an entry is)."""
+    return float(np.sqrt(sum(np.sum(np.square(g, dtype=np.float64)) for g in grads)))
 
 
 def clip_grad_norm(grads, max_norm):
@@ -307,14 +329,8 @@ def clip_grad_norm(grads, max_norm):
         TypeError: for an item of ``grads`` that is not a numpy array.
     """
     _check_grads(grads)
-    if (
-        isinstance(max_norm, bool)
-        or not isinstance(max_norm, numbers.Real)
-        or not np.isfinite(max_norm)
-        or max_norm <= 0
-    ):
-        raise ValueError(f"max_norm must be a finite number > 0, got {max_norm!r}")
-    norm = float(np.sqrt(sum(np.sum(np.square(g, dtype=np.float64)) for g in grads)))
+    _check_positive("max_norm", max_norm)
+    norm = _global_norm(grads)
     if not np.isfinite(norm):
         raise ValueError("the gradient norm is not finite (NaN or infinity in grads)")
     if norm <= max_norm:
@@ -340,11 +356,5 @@ def clip_grad_value(grads, clip_value):
         A list of new arrays with the shapes and dtypes of ``grads``.
     """
     _check_grads(grads)
-    if (
-        isinstance(clip_value, bool)
-        or not isinstance(clip_value, numbers.Real)
-        or not np.isfinite(clip_value)
-        or clip_value <= 0
-    ):
-        raise ValueError(f"clip_value must be a finite number > 0, got {clip_value!r}")
+    _check_positive("clip_value", clip_value)
     return [np.clip(g, -clip_value, clip_value) for g in grads]

@@ -39,6 +39,26 @@ def _check_state_shape(name, state, expected):
         raise ValueError(f"{name} must have shape {tuple(expected)}, got {tuple(state.shape)}")
 
 
+def _check_states(cls, hx, names, suffix, weight, expected, batched, batch_dim):
+    """Split ``hx`` (a tensor for one state, a tuple for several) into the states ``names``,
+    check each one's dtype against ``weight`` and its shape against ``expected``, and return
+    them as a tuple, batched (unbatched ones get a size-1 axis at ``batch_dim``).
+
+    ``suffix`` ends each state's name in the messages (``"_0"`` for ``h_0``, ``c_0``)."""
+    states = (hx,) if len(names) == 1 else tuple(hx)
+    if len(states) != len(names):
+        expected_names = ", ".join(name + suffix for name in names)
+        raise ValueError(
+            f"{cls}: hx must be a tuple ({expected_names}), got {len(states)} tensors"
+        )
+    checked = []
+    for name, s in zip(names, states):
+        _check_dtype(name + suffix, s, weight)
+        _check_state_shape(f"{cls}: {name}{suffix}", s, expected)
+        checked.append(s if batched else s.unsqueeze(batch_dim))
+    return tuple(checked)
+
+
 def _previous_states(output, h0, reverse):
     """The state each step multiplied by ``w_hh``: ``h_{t-1}`` (``h_{t+1}`` when ``reverse``),
     ``(L, N, H)``, from the layer's ``output (L, N, H)`` and its initial state ``h0 (N, H)``."""
@@ -107,16 +127,9 @@ class _Cell(nn.Module):
         if hx is None:
             zeros = x.new_zeros(N, self.hidden_size)
             return x, (zeros,) * len(self._states), batched
-        states = (hx,) if len(self._states) == 1 else tuple(hx)
-        if len(states) != len(self._states):
-            raise ValueError(f"{cls}: hx must be a tuple (h, c), got {len(states)} tensors")
         expected = (N, self.hidden_size) if batched else (self.hidden_size,)
-        checked = []
-        for name, s in zip(self._states, states):
-            _check_dtype(name, s, self.weight_ih)
-            _check_state_shape(f"{cls}: {name}", s, expected)
-            checked.append(s if batched else s.unsqueeze(0))
-        return x, tuple(checked), batched
+        states = _check_states(cls, hx, self._states, "", self.weight_ih, expected, batched, 0)
+        return x, states, batched
 
 
 class _Recurrent(nn.Module):
@@ -251,16 +264,9 @@ class _Recurrent(nn.Module):
         if hx is None:
             zeros = x.new_zeros(layers, N, self.hidden_size)
             return x, (zeros,) * len(self._states), batched
-        states = (hx,) if len(self._states) == 1 else tuple(hx)
-        if len(states) != len(self._states):
-            raise ValueError(f"{cls}: hx must be a tuple (h_0, c_0), got {len(states)} tensors")
         expected = (layers, N, self.hidden_size) if batched else (layers, self.hidden_size)
-        checked = []
-        for name, s in zip(self._states, states):
-            _check_dtype(f"{name}_0", s, weight)
-            _check_state_shape(f"{cls}: {name}_0", s, expected)
-            checked.append(s if batched else s.unsqueeze(1))
-        return x, tuple(checked), batched
+        states = _check_states(cls, hx, self._states, "_0", weight, expected, batched, 1)
+        return x, states, batched
 
     def _run(self, input, hx):
         """The whole stack; returns ``(output, final states)`` shaped as torch's."""

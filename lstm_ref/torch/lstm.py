@@ -7,6 +7,7 @@ same function with weights transposed (see :mod:`lstm_ref.convert`).
 
 import torch
 
+from ..convert import reorder_gates
 from ._base import _Cell, _Recurrent, _previous_states
 from ._weight_grad import track_recurrent_weight
 
@@ -42,13 +43,6 @@ def lstm_cell(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None):
     return h, c
 
 
-def _ifgo_to_ifog(w):
-    """Gate blocks i, f, g, o -> i, f, o, g along dim 0 (differentiable): one sigmoid then
-    covers the three gates ``i, f, o``. Only used inside :func:`lstm_layer`."""
-    i, f, g, o = w.chunk(4, dim=0)
-    return torch.cat([i, f, o, g], dim=0)
-
-
 def lstm_layer(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
     r"""One LSTM layer over a whole sequence, one direction.
 
@@ -70,13 +64,14 @@ def lstm_layer(x, h, c, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False):
     """
     L, N, D = x.shape
     H = w_hh.shape[1]
-    # Internally the gates are laid out i, f, o, g; the parameters keep torch's i, f, g, o.
-    w_ih, w_hh = _ifgo_to_ifog(w_ih), _ifgo_to_ifog(w_hh)
+    # Internally the gates are laid out i, f, o, g (reorder_gates' default dst), so one
+    # sigmoid covers the three gates i, f, o; the parameters keep torch's i, f, g, o.
+    w_ih, w_hh = reorder_gates(w_ih, axis=0), reorder_gates(w_hh, axis=0)
     x2 = x.reshape(L * N, D)
     if b_ih is None:
         xw = x2 @ w_ih.t()
     else:
-        xw = torch.addmm(_ifgo_to_ifog(b_ih + b_hh), x2, w_ih.t())
+        xw = torch.addmm(reorder_gates(b_ih + b_hh, axis=0), x2, w_ih.t())
     # w_hh's gradient: one matrix product after the loop, not one per step (_weight_grad).
     xw, w_hh_t, finish = track_recurrent_weight(xw, w_hh)  # w_hh_t (H, 4H)
     steps = xw.view(L, N, 4 * H).unbind(0)  # unbind: indexing under autograd is far slower

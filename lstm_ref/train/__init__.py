@@ -1,29 +1,12 @@
-"""Training loops and the experiments the book runs at build time.
+"""Training loops and the experiments the book runs at build time, one module each:
 
-- ``lstm_ref.train.adding``: an LSTM or a tanh RNN on the adding problem (chapter 3); needs
-  torch. Its names (``AddingConfig``, ``train_adding``, ...) are also available here, loaded
-  on first use, so ``import lstm_ref.train`` does not import torch.
+- ``lstm_ref.train.sine``: a tiny tanh RNN learns to predict a sine wave (chapter 1);
+  numpy only.
+- ``lstm_ref.train.clipping``: a tanh RNN on the adding problem, with and without gradient
+  clipping (chapter 2); numpy only.
+- ``lstm_ref.train.adding``: an LSTM or a tanh RNN on the adding problem, and the LSTM's gate
+  activations step by step (chapter 3); needs torch.
+
+Import from the modules themselves (``from lstm_ref.train.adding import train_adding``);
+importing ``lstm_ref.train`` alone imports none of them, and so not torch.
 """
-
-_ADDING = (
-    "AddingConfig",
-    "AddingModel",
-    "AddingResult",
-    "count_weights",
-    "evaluate",
-    "heldout_set",
-    "lstm_gate_activations",
-    "train_adding",
-)
-
-
-def __getattr__(name):
-    if name in _ADDING:
-        from . import adding
-
-        return getattr(adding, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_ADDING))

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..data.adding import make_adding_batch
 from ..numpy.rnn import rnn_backward, rnn_forward
-from ..numpy.vanishing import clip_grad_norm, clip_grad_value, random_recurrent_matrix
+from ..numpy.vanishing import _global_norm, clip_grad_norm, clip_grad_value, random_recurrent_matrix
 
 CLIP_MODES = (None, "norm", "value")
 PARAM_NAMES = ("Wx", "Wh", "b", "Wy", "by")
@@ -140,7 +140,7 @@ def train(cfg):
             x, y = make_adding_batch(cfg.batch_size, cfg.T, data_rng, dtype=np.float64)
             loss, grads = loss_and_grads(params, x, y)
             g = [grads[k] for k in PARAM_NAMES]
-            norm = float(np.sqrt(sum(np.sum(a * a) for a in g)))
+            norm = _global_norm(g)
             if not (np.isfinite(loss) and np.isfinite(norm)):
                 diverged = True
                 break

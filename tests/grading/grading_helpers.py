@@ -1,14 +1,13 @@
 """Helpers for the pipeline tests: a temporary course, submissions built from solutions/."""
 
 import json
-import re
 import shutil
 from pathlib import Path
 
-from lstm_ref.grading.course import SOURCE_DIR, package_root
+from lstm_ref.grading.course import SOURCE_DIR, package_root, source_notebooks
+from lstm_ref.grading.measure import filled
 
 REPO = package_root()
-SOLUTION_MARK = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$")
 
 
 def all_notebooks():
@@ -28,17 +27,7 @@ def make_course(dest):
 
 
 def source_nb(chapter, name):
-    return json.loads((REPO / SOURCE_DIR / chapter / f"{name}.ipynb").read_text("utf-8"))
-
-
-def _src(cell):
-    s = cell["source"]
-    return "".join(s) if isinstance(s, list) else s
-
-
-def solution_code(cell):
-    """A source solution cell's code with the BEGIN/END SOLUTION lines removed."""
-    return "\n".join(l for l in _src(cell).splitlines() if not SOLUTION_MARK.match(l))
+    return source_notebooks(REPO, chapter)[name]
 
 
 def solution_ids(nb):
@@ -61,15 +50,8 @@ def manual_points(nb):
 
 def fill(released, source, keep):
     """The released notebook with the solution cells (code or written) in ``keep`` filled in
-    from the source."""
-    code = {c["metadata"]["nbgrader"]["grade_id"]: solution_code(c) for c in source["cells"]
-            if c["metadata"].get("nbgrader", {}).get("solution")}
-    nb = json.loads(json.dumps(released))
-    for cell in nb["cells"]:
-        gid = cell["metadata"].get("nbgrader", {}).get("grade_id")
-        if gid in keep:
-            cell["source"] = code[gid]
-    return nb
+    from the source (:func:`lstm_ref.grading.measure.filled`)."""
+    return filled(released, source, keep)
 
 
 def submit(root, student, chapter, name, nb_or_bytes):

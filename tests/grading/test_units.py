@@ -109,7 +109,7 @@ def test_intake_rejects_and_explains(tmp_path, monkeypatch):
     d.mkdir(parents=True)
     monkeypatch.setattr(intake_mod, "MAX_NOTEBOOK_BYTES", len(good) - 1)
     recs = {r.student: r for r in intake_mod.intake(
-        tmp_path, "ch01_rnn", ["rnn_exercises"], {"rnn_exercises": SRC}, tmp_path / "stage")}
+        tmp_path, "ch01_rnn", {"rnn_exercises": SRC}, tmp_path / "stage")}
     assert ".DS_Store" not in recs
     assert "larger than" in recs["big"].reason
     assert "student id rejected" in recs[ascii("$(rm -rf)")].reason

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from numpy_helpers import SEQ_SHAPES, STEP_SHAPES, TOL, _t, assert_grads_match
 
 from lstm_ref.gradcheck import numeric_gradient, rel_error
 from lstm_ref.numpy import (
@@ -13,9 +14,6 @@ from lstm_ref.numpy import (
     lstm_step_forward,
 )
 
-TOL = {np.float64: 1e-12, np.float32: 1e-5}
-STEP_SHAPES = [(1, 3, 4), (5, 4, 4), (3, 7, 2)]  # (N, D, H): N=1, D=H, D>H
-SEQ_SHAPES = [(1, 1, 2, 3), (1, 4, 3, 5), (6, 1, 4, 3), (5, 3, 7, 4)]  # (T, N, D, H)
 
 
 def _params(rng, N, D, H, dtype=np.float64, T=None):
@@ -29,23 +27,19 @@ def _params(rng, N, D, H, dtype=np.float64, T=None):
     return x, h0, c0, Wx, Wh, b
 
 
-def _torch_module(cls, Wx, Wh, b, split_bias=True):
+def _torch_module(cls, Wx, Wh, b):
     """A torch.nn.LSTM/LSTMCell holding numpy weights (set by hand, not via convert)."""
     D, H = Wx.shape[0], Wh.shape[0]
     dtype = torch.float64 if Wx.dtype == np.float64 else torch.float32
     module = cls(D, H).to(dtype)
     suffix = "_l0" if cls is torch.nn.LSTM else ""
-    half = b / 2 if split_bias else b
+    half = b / 2
     with torch.no_grad():
         getattr(module, "weight_ih" + suffix).copy_(torch.from_numpy(Wx.T.copy()))
         getattr(module, "weight_hh" + suffix).copy_(torch.from_numpy(Wh.T.copy()))
         getattr(module, "bias_ih" + suffix).copy_(torch.from_numpy(half))
         getattr(module, "bias_hh" + suffix).copy_(torch.from_numpy(b - half))
     return module, suffix
-
-
-def _t(a, grad=False):
-    return torch.from_numpy(a.copy()).requires_grad_(grad)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -192,12 +186,7 @@ def test_backward_matches_autograd(rng, T, N, D, H, with_dc_last, dtype):
         getattr(lstm, "weight_hh" + s).grad.T,
         getattr(lstm, "bias_ih" + s).grad,
     ]
-    tol = 1e-10 if dtype == np.float64 else 1e-4
-    for name, ours, ref in zip(SEQ_NAMES, grads, refs):
-        assert ours.dtype == dtype, name
-        assert ours.shape == tuple(ref.shape), name
-        scale = max(1.0, float(np.max(np.abs(ref.numpy()))))
-        assert np.max(np.abs(ours - ref.numpy())) <= tol * scale, name
+    assert_grads_match(SEQ_NAMES, grads, refs, dtype)
 
 
 def test_dc_last_is_the_truncated_bptt_carry(rng):

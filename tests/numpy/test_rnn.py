@@ -3,13 +3,11 @@
 import numpy as np
 import pytest
 import torch
+from numpy_helpers import SEQ_SHAPES, STEP_SHAPES, TOL, _t, assert_grads_match
 
 from lstm_ref.gradcheck import numeric_gradient, rel_error
 from lstm_ref.numpy import rnn_backward, rnn_forward, rnn_step_backward, rnn_step_forward
 
-TOL = {np.float64: 1e-12, np.float32: 1e-5}
-STEP_SHAPES = [(1, 3, 4), (5, 4, 4), (3, 7, 2)]  # (N, D, H): N=1, D=H, D>H
-SEQ_SHAPES = [(1, 1, 2, 3), (1, 4, 3, 5), (6, 1, 4, 3), (5, 3, 7, 4)]  # (T, N, D, H)
 NAMES = ["x", "h0", "Wx", "Wh", "b"]
 
 
@@ -35,10 +33,6 @@ def _torch_module(cls, Wx, Wh, b):
         getattr(module, "bias_ih" + s).copy_(torch.from_numpy(0.25 * b))
         getattr(module, "bias_hh" + s).copy_(torch.from_numpy(0.75 * b))
     return module, s
-
-
-def _t(a, grad=False):
-    return torch.from_numpy(a.copy()).requires_grad_(grad)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -143,9 +137,4 @@ def test_backward_matches_autograd(rng, dtype, T, N, D, H):
         getattr(rnn, "weight_hh" + s).grad.T,
         getattr(rnn, "bias_ih" + s).grad,
     ]
-    tol = 1e-10 if dtype == np.float64 else 1e-4
-    for name, ours, ref in zip(NAMES, grads, refs):
-        assert ours.dtype == dtype, name
-        assert ours.shape == tuple(ref.shape), name
-        scale = max(1.0, float(np.max(np.abs(ref.numpy()))))
-        assert np.max(np.abs(ours - ref.numpy())) <= tol * scale, name
+    assert_grads_match(NAMES, grads, refs, dtype)

@@ -216,14 +216,20 @@ def _grads(seed, scale):
     return [scale * rng.standard_normal(s) for s in [(4, 3), (3,), (2, 2, 2)]]
 
 
+def _torch_params(grads):
+    """float64 torch parameters of zeros whose ``.grad`` holds a copy of each of ``grads``."""
+    params = [torch.nn.Parameter(torch.zeros(g.shape, dtype=torch.float64)) for g in grads]
+    for p, g in zip(params, grads):
+        p.grad = torch.from_numpy(g.copy())
+    return params
+
+
 @pytest.mark.parametrize("scale, max_norm", [(10.0, 1.0), (0.01, 1.0), (3.0, 0.5)])
 def test_clip_grad_norm_matches_torch(scale, max_norm):
     grads = _grads(9, scale)
     before = [g.copy() for g in grads]
     clipped, norm = clip_grad_norm(grads, max_norm)
-    params = [torch.nn.Parameter(torch.zeros(g.shape, dtype=torch.float64)) for g in grads]
-    for p, g in zip(params, grads):
-        p.grad = torch.from_numpy(g.copy())
+    params = _torch_params(grads)
     torch_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
     assert isinstance(norm, float)
     assert norm == pytest.approx(torch_norm.item(), rel=1e-12)
@@ -263,9 +269,7 @@ def test_clip_grad_value_matches_torch():
     grads = _grads(12, 8.0)
     before = [g.copy() for g in grads]
     clipped = clip_grad_value(grads, 5.0)
-    params = [torch.nn.Parameter(torch.zeros(g.shape, dtype=torch.float64)) for g in grads]
-    for p, g in zip(params, grads):
-        p.grad = torch.from_numpy(g.copy())
+    params = _torch_params(grads)
     torch.nn.utils.clip_grad_value_(params, 5.0)
     for c, p, g, b in zip(clipped, params, grads, before):
         np.testing.assert_array_equal(c, p.grad.numpy())

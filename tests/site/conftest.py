@@ -1,5 +1,5 @@
-"""Fixtures for the tests of the built site: where it is, which pages the toc lists, a local
-HTTP server for it, and a headless Chromium.
+"""Fixtures for the tests of the built site: where it is, its HTML pages, which pages the toc
+lists, a local HTTP server for it, and a headless Chromium.
 
 The site is the output of ``make book`` in ``_build/html`` (``COURSE_SITE_DIR`` overrides it,
 e.g. to test a build made with ``--path-output``). These tests never build it themselves.
@@ -37,7 +37,8 @@ def site_dir():
 
 
 def toc_pages(toc_path=ROOT / "_toc.yml"):
-    """Every page of the toc, as paths relative to the site without suffix, in toc order."""
+    """Every page of the toc, as paths relative to the site without suffix, in toc order
+    (a page listed twice appears twice). The one walk of ``_toc.yml`` in these tests."""
     toc = yaml.safe_load(Path(toc_path).read_text(encoding="utf-8"))
     pages = [toc["root"]]
 
@@ -61,12 +62,24 @@ def pytest_generate_tests(metafunc):
 
 
 @pytest.fixture(scope="session")
+def toc():
+    """``toc_pages()``: the toc's pages in order (no built site needed)."""
+    return toc_pages()
+
+
+@pytest.fixture(scope="session")
 def site():
     """The built site's folder; fails (does not skip) when there is none."""
     path = site_dir()
     if not (path / "index.html").is_file():
         pytest.fail(f"no built site in {path}: run make book first", pytrace=False)
     return path
+
+
+@pytest.fixture(scope="session")
+def html_pages(site):
+    """The site's HTML pages (outside ``_static``), sorted."""
+    return sorted(p for p in site.rglob("*.html") if "_static" not in p.parts)
 
 
 @pytest.fixture(scope="session")

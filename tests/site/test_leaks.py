@@ -231,11 +231,6 @@ def test_solutions_exist():
     assert secret_keys(source_notebooks()), "no secret line found in solutions/: markers changed?"
 
 
-def toc_pages():
-    toc = (ROOT / "_toc.yml").read_text(encoding="utf-8")
-    return set(re.findall(r"file:\s*(\S+)", toc))
-
-
 def test_site_leaks_no_solution_or_hidden_test(site):
     leaks = scan_site(site, secret_keys(source_notebooks()))
     listing = "\n".join(f"  {f}: {line!r} (from {nb})" for f, nb, line in leaks[:20])
@@ -253,11 +248,11 @@ def test_site_has_no_nbgrader_markers(site):
 
 
 @pytest.mark.parametrize("source", source_notebooks(), ids=lambda p: p.parent.name)
-def test_site_notebook_is_the_student_version(site, source):
+def test_site_notebook_is_the_student_version(site, toc, source):
     """The notebook the site offers for download is the stub version of ``source``."""
     chapter, name = source.parent.name, source.name
     copies = [p for p in site.rglob(name) if chapter in p.parts]
-    in_toc = f"book/chapters/{chapter}/{source.stem}" in toc_pages()
+    in_toc = f"book/chapters/{chapter}/{source.stem}" in toc
     if not copies:
         assert not in_toc, f"{chapter}/{name} is in _toc.yml but not in the built site"
         pytest.skip(f"{chapter}/{name} is not in _toc.yml: not published")

@@ -50,10 +50,6 @@ def remote_loads(html):
     return out
 
 
-def html_pages(site):
-    return sorted(p for p in site.rglob("*.html") if "_static" not in p.parts)
-
-
 def test_remote_loads_finds_remote_assets():
     page = (
         '<script src="https://unpkg.com/x.js"></script><script src="../_static/a.js"></script>'
@@ -66,18 +62,18 @@ def test_remote_loads_finds_remote_assets():
     ]
 
 
-def test_pages_load_nothing_remote(site):
+def test_pages_load_nothing_remote(site, html_pages):
     bad = {}
-    for page in html_pages(site):
+    for page in html_pages:
         urls = remote_loads(page.read_text(encoding="utf-8"))
         if urls:
             bad[str(page.relative_to(site))] = urls
     assert not bad, f"pages that load remote assets: {bad}"
 
 
-def test_no_cdn_named_anywhere(site):
+def test_no_cdn_named_anywhere(site, html_pages):
     found = []
-    for path in html_pages(site) + [site / "searchindex.js"]:
+    for path in html_pages + [site / "searchindex.js"]:
         text = path.read_text(encoding="utf-8")
         found += [f"{path.relative_to(site)}: {h}" for h in CDN_HOSTS if h in text]
     for css in (site / "_static").rglob("*.css"):
@@ -86,8 +82,8 @@ def test_no_cdn_named_anywhere(site):
     assert not found, "CDN addresses in the site:\n" + "\n".join(found[:30])
 
 
-def test_mathjax_is_served_locally(site):
-    pages_with_maths = [p for p in html_pages(site) if 'class="math' in p.read_text("utf-8")]
+def test_mathjax_is_served_locally(site, html_pages):
+    pages_with_maths = [p for p in html_pages if 'class="math' in p.read_text("utf-8")]
     assert pages_with_maths, "no page has maths: the check below would prove nothing"
     for page in pages_with_maths:
         text = page.read_text(encoding="utf-8")
@@ -128,10 +124,10 @@ _LOCAL_REF = re.compile(r"""<(?:a|link|script|img)\b[^>]*?\b(?:href|src)=["']([^
                         re.IGNORECASE)
 
 
-def test_local_links_resolve(site):
+def test_local_links_resolve(site, html_pages):
     """Every local link and asset of every page (downloads included) is a file of the site."""
     missing = set()
-    for page in html_pages(site):
+    for page in html_pages:
         for url in _LOCAL_REF.findall(page.read_text(encoding="utf-8")):
             if re.match(r"(?i)^([a-z][a-z0-9+.-]*:|//)", url):  # http:, mailto:, data:...
                 continue

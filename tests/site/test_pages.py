@@ -3,10 +3,6 @@
 from bs4 import BeautifulSoup
 
 
-def html_pages(site):
-    return sorted(p for p in site.rglob("*.html") if "_static" not in p.parts)
-
-
 def uncaptioned_images(html):
     """The images made at build time (in ``_images/``) that are not in a captioned figure."""
     out = []
@@ -27,9 +23,9 @@ def test_uncaptioned_images_are_found():
     assert uncaptioned_images(page) == ["../_images/b.png"]
 
 
-def test_every_plot_has_a_caption(site):
+def test_every_plot_has_a_caption(site, html_pages):
     bad = {}
-    for page in html_pages(site):
+    for page in html_pages:
         images = uncaptioned_images(page.read_text(encoding="utf-8"))
         if images:
             bad[str(page.relative_to(site))] = images
