@@ -53,3 +53,8 @@ __all__ += [
     "clip_grad_norm",
     "clip_grad_value",
 ]
+
+# Chapter 4: the GRU (both reset conventions).
+from .gru import gru_backward, gru_forward, gru_step_backward, gru_step_forward  # noqa: E402
+
+__all__ += ["gru_step_forward", "gru_step_backward", "gru_forward", "gru_backward"]
