@@ -28,3 +28,6 @@ __all__ = [
 from .gru import GRU, GRUCell, gru_cell, gru_layer  # noqa: E402
 
 __all__ += ["GRUCell", "GRU", "gru_cell", "gru_layer"]
+from .variants import VariantLSTM  # noqa: E402
+
+__all__ += ["VariantLSTM"]
