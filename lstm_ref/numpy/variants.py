@@ -413,3 +413,30 @@ def variant_lstm_backward(dh, cache, dc_last=None):
     if spec.fgr:
         grads["Wg"] = dWg
     return dx, dh_carry, dc_carry, grads
+
+
+def variant_lstm_step_forward(x, h_prev, c_prev, params, variant="vanilla"):
+    r"""One step of an LSTM variant: :func:`variant_lstm_forward` over a sequence of one step.
+
+    The equations are in the module docstring (for example, with peepholes,
+    :math:`i = \sigma(x W_{xi} + h W_{hi} + p_i \odot c + b_i)`, and for CIFG
+    :math:`f = 1 - i`).
+
+    Args:
+        x: input, ``(N, D)``.
+        h_prev, c_prev: previous states, ``(N, H)``.
+        params: a dict as returned by :func:`init_variant_params` for this variant.
+        variant: one of :data:`VARIANTS` except ``"FGR"``, whose step also needs the previous
+            step's gate activations (run :func:`variant_lstm_forward` on the sequence).
+
+    Returns:
+        ``(h_next, c_next)``, each ``(N, H)``.
+    """
+    if variant == "FGR":
+        raise ValueError(
+            "variant 'FGR' needs the previous step's gates [i, f, o]; run "
+            "variant_lstm_forward on the whole sequence instead of one step"
+        )
+    check_shape("x", x, ("N", "D"))
+    h, cache = variant_lstm_forward(x[None], h_prev, c_prev, params, variant)
+    return h[0], cache[6][0]
