@@ -198,9 +198,12 @@ class Node:
             return f"[{self.select_index + 1}]"
         return repr(self.module)
 
-    def label(self):
-        """The node's text in diagrams: name (or ``Node<id>``), what it computes, description."""
-        lines = [f"{self.name} ({self.id})" if self.name else f"Node{self.id}", self.kind()]
+    def label(self, number=None):
+        """The node's text in diagrams: its name (or ``Node<number>``), what it computes and
+        its description, one per line; ``number`` defaults to :attr:`id` (diagrams pass the
+        node's place in its graph, so that they do not depend on what was made before)."""
+        number = self.id if number is None else number
+        lines = [f"{self.name} ({number})" if self.name else f"Node{number}", self.kind()]
         if self.annotations.get("description"):
             lines.append(f"desc = {self.annotations['description']}")
         return "\n".join(lines)

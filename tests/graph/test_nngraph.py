@@ -278,13 +278,13 @@ def test_annotate_graph():
     for backward in (False, True):
         dot = net.to_dot(title="Test", backward=backward)
         lines = {line.split()[0]: line for line in dot.splitlines() if re.match(r"\s*n\d+ \[", line)}
-        a = lines[f"n{inp.id}"]
+        a = lines[f"n{net.forwardnodes.index(inp) + 1}"]
         assert 'color="red"' in a and 'label="Input' in a and "DescA" in a
-        b = lines[f"n{hidden_a.id}"]
+        b = lines[f"n{net.forwardnodes.index(hidden_a) + 1}"]
         assert 'fontcolor="green"' in b and 'color="blue"' in b
         assert 'label="Hidden A' in b and "DescB" in b and 'tooltip="I am green"' in b
         # nodes without a tooltip get where they were made
-        assert "test_nngraph.py]" in lines[f"n{hidden_b.id}"]
+        assert "test_nngraph.py]" in lines[f"n{net.forwardnodes.index(hidden_b) + 1}"]
 
 
 def test_split_more():
