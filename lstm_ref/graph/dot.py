@@ -73,7 +73,10 @@ def to_dot(gmodule, title=None, backward=False):
     number = {node: k for k, node in enumerate(gmodule.forwardnodes, 1)}  # place in the graph
     lines = [
         f"digraph {_quote(title)} {{",
-        f"  graph {_attributes({'label': title, 'labelloc': 't', 'fontname': 'Helvetica', 'fontsize': '12', 'rankdir': 'BT' if backward else 'TB'})};",
+        "  graph " + _attributes({
+            "label": title, "labelloc": "t", "fontname": "Helvetica", "fontsize": "12",
+            "rankdir": "BT" if backward else "TB",
+        }) + ";",
         '  node [fontname="Helvetica", fontsize="11"];',
         '  edge [fontname="Helvetica", fontsize="10"];',
     ]
@@ -84,7 +87,8 @@ def to_dot(gmodule, title=None, backward=False):
         for k, parent in enumerate(node.parents):
             edge = {"label": str(k + 1)} if len(node.parents) > 1 else {}
             a, b = (node, parent) if backward else (parent, node)
-            lines.append(f"  n{number[a]} -> n{number[b]}" + (f" {_attributes(edge)}" if edge else "") + ";")
+            extra = f" {_attributes(edge)}" if edge else ""
+            lines.append(f"  n{number[a]} -> n{number[b]}{extra};")
     lines.append("}")
     return "\n".join(lines) + "\n"
 

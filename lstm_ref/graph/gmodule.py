@@ -27,7 +27,9 @@ def _node_list(nodes, where):
     if isinstance(nodes, Node):
         nodes = [nodes]
     if not isinstance(nodes, (list, tuple)):
-        raise TypeError(f"gModule's {where} must be a list of graph nodes, got {type(nodes).__name__}")
+        raise TypeError(
+            f"gModule's {where} must be a list of graph nodes, got {type(nodes).__name__}"
+        )
     if len(nodes) == 0:
         raise ValueError(f"gModule needs at least one node in its {where}")
     for k, node in enumerate(nodes):
@@ -60,11 +62,15 @@ def _check_like(grad, value, what):
     """``grad`` must have the structure and shapes of ``value``."""
     if isinstance(value, (list, tuple)):
         if not isinstance(grad, (list, tuple)) or len(grad) != len(value):
-            raise ValueError(f"{what} must be a list like the output {_describe(value)}, got {_describe(grad)}")
+            raise ValueError(
+                f"{what} must be a list like the output {_describe(value)}, got {_describe(grad)}"
+            )
         for k, (g, v) in enumerate(zip(grad, value)):
             _check_like(g, v, f"{what}[{k}]")
     elif getattr(grad, "shape", None) != getattr(value, "shape", None):
-        raise ValueError(f"{what} must have the output's shape {_describe(value)}, got {_describe(grad)}")
+        raise ValueError(
+            f"{what} must have the output's shape {_describe(value)}, got {_describe(grad)}"
+        )
 
 
 class gModule(Module):
@@ -105,7 +111,9 @@ class gModule(Module):
                     "of its own; an input node is made with no argument, e.g. Identity()()"
                 )
             if node in inputs[:k]:
-                raise ValueError(f"inputs[{k}], the node made at {node.debug_label}, is listed twice")
+                raise ValueError(
+                    f"inputs[{k}], the node made at {node.debug_label}, is listed twice"
+                )
         graph = _ancestors(outputs)
         for k, node in enumerate(inputs):
             if node not in graph:
@@ -175,7 +183,10 @@ class gModule(Module):
         if n == 1:
             fed = [input]
         elif not isinstance(input, (list, tuple)):
-            raise TypeError(f"this gModule has {n} inputs: expected a list of {n} values, got {_describe(input)}")
+            raise TypeError(
+                f"this gModule has {n} inputs: expected a list of {n} values, got "
+                f"{_describe(input)}"
+            )
         elif len(input) != n:
             raise ValueError(f"this gModule has {n} inputs, got a list of {len(input)}")
         else:
@@ -251,7 +262,10 @@ class gModule(Module):
                 split = node.parents[0]
                 slots.setdefault(split, [None] * split.split_outputs)[node.select_index] = g
                 continue
-            gi = g if node.module is None else self._run(node, "updateGradInput", self._inputs[node], g)
+            if node.module is None:  # a split passes the list of gradients on
+                gi = g
+            else:
+                gi = self._run(node, "updateGradInput", self._inputs[node], g)
             if node in self._input_index:
                 grad_in[node] = gi
             elif len(node.parents) == 1:

@@ -176,7 +176,11 @@ LSTM_GRAPHS = {
 def _named_linears(gmodule):
     if not isinstance(gmodule, gModule):
         raise TypeError(f"expected a gModule, got {type(gmodule).__name__}")
-    return {n.name: n.module for n in gmodule.forwardnodes if n.name and isinstance(n.module, Linear)}
+    return {
+        n.name: n.module
+        for n in gmodule.forwardnodes
+        if n.name and isinstance(n.module, Linear)
+    }
 
 
 def _layer_linears(gmodule, layer):

@@ -169,9 +169,8 @@ class Node:
         merged = dict(annotations or {})
         if "graphAttributes" in merged:
             merged["graph_attributes"] = merged.pop("graphAttributes")
-        for key, value in (("name", name), ("description", description), ("graph_attributes", graph_attributes)):
-            if value is not None:
-                merged[key] = value
+        keywords = {"name": name, "description": description, "graph_attributes": graph_attributes}
+        merged.update({key: value for key, value in keywords.items() if value is not None})
         unknown = set(merged) - {"name", "description", "graph_attributes"}
         if unknown:
             raise ValueError(
