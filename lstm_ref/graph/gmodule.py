@@ -18,6 +18,8 @@ The whole graph walk lives in this file:
 - **accGradParameters** gives each module the input it saw and the summed gradient.
 """
 
+import copy
+
 from .module import Module, add_nested
 from .node import Node, expecting_node_message
 
@@ -315,6 +317,25 @@ class gModule(Module):
 
     def _shared_state(self):
         return [obj for m in self.modules for obj in m._shared_state()]
+
+    def __deepcopy__(self, memo):
+        """A deep copy that walks the nodes in a loop (``copy.deepcopy`` would recurse along
+        every parent/child link and overflow Python's stack on a long graph)."""
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        in_graph = {id(node) for node in self.forwardnodes}
+        for node in self.forwardnodes:
+            memo[id(node)] = Node.__new__(Node)
+        for node in self.forwardnodes:
+            twin = memo[id(node)]
+            for key, value in node.__dict__.items():
+                if key not in ("parents", "children"):
+                    twin.__dict__[key] = copy.deepcopy(value, memo)
+            twin.parents = [memo[id(p)] for p in node.parents]
+            twin.children = [memo[id(c)] for c in node.children if id(c) in in_graph]
+        for key, value in self.__dict__.items():
+            new.__dict__[key] = copy.deepcopy(value, memo)
+        return new
 
     def to_dot(self, title=None, backward=False):
         """The graph as DOT text (see :func:`lstm_ref.graph.dot.to_dot`)."""
