@@ -210,3 +210,29 @@ class Node:
     def __repr__(self):
         name = f" {self.name!r}" if self.name else ""
         return f"<Node{self.id}{name}: {self.kind()} made at {self.debug_label}>"
+
+
+def annotate_nodes(skip=()):
+    """Name every unnamed node held by a local variable of the caller after that variable
+    (nngraph's ``annotateNodes``), so that diagrams say ``in_gate`` rather than ``Node14``.
+
+    Names given with :meth:`Node.annotate` are kept. Call it at the end of the function
+    that builds the nodes.
+
+    Args:
+        skip: variable names not to use (e.g. a function's parameters, whose nodes belong
+            to the caller).
+
+    Returns:
+        The number of nodes named.
+    """
+    frame = inspect.currentframe().f_back
+    try:
+        named = 0
+        for var, value in frame.f_locals.items():
+            if isinstance(value, Node) and var not in skip and not value.name:
+                value.annotate(name=var)
+                named += 1
+        return named
+    finally:
+        del frame

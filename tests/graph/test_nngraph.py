@@ -321,3 +321,26 @@ def test_zero_gradient_from_one_branch():
         mod.forward(inp)
         expected = 1.0 if second is nn.Identity else 0.0
         assert np.array_equal(mod.backward(inp, np.ones((1, 2, 3))), np.full((1, 2, 3), expected))
+
+
+def test_annotate_nodes_names_nodes_after_local_variables():
+    def build(given):
+        hidden = nn.Tanh()(given)
+        kept = nn.Sigmoid()(hidden).annotate(name="explicit")
+        count = nn.annotate_nodes(skip=("given",))
+        return hidden, kept, count
+
+    x = nn.Identity()()
+    hidden, kept, count = build(x)
+    assert (hidden.name, kept.name, x.name, count) == ("hidden", "explicit", None, 1)
+    assert nn.annotate_nodes() == 1 and x.name == "x"  # here: x; hidden and kept are named
+
+
+def test_lstm_graphs_name_their_nodes_for_diagrams():
+    for builder in nn.LSTM_GRAPHS.values():
+        graph = builder(3, 2)
+        unnamed = [n for n in graph.forwardnodes if not n.name]
+        assert all(n.split_outputs is not None for n in unnamed), unnamed
+        names = {n.name for n in graph.forwardnodes}
+        assert {"x", "prev_c", "prev_h", "in_gate", "forget_gate", "next_c", "next_h"} <= names
+    assert "pre_sigmoid_chunk" in {n.name for n in nn.lstm_narrow(3, 2).forwardnodes}
