@@ -116,6 +116,10 @@ class Module:
 
         return Node(self, _parents_from_call(self, args))
 
+    def __neg__(self):
+        """nngraph's sugar: ``-module`` is the input node ``module()``."""
+        return self()
+
     def __repr__(self):
         return f"{type(self).__name__}()"
 

@@ -207,6 +207,15 @@ class Node:
             lines.append(f"desc = {self.annotations['description']}")
         return "\n".join(lines)
 
+    def __sub__(self, module):
+        """nngraph's chaining sugar: ``node - module`` is ``module(node)``, so
+        ``-Identity() - Linear(3, 4) - Tanh()`` is a chain from a new input node."""
+        from .module import Module
+
+        if not isinstance(module, Module) and not hasattr(module, "updateOutput"):
+            return NotImplemented
+        return module(self)
+
     def __repr__(self):
         name = f" {self.name!r}" if self.name else ""
         return f"<Node{self.id}{name}: {self.kind()} made at {self.debug_label}>"

@@ -344,3 +344,15 @@ def test_lstm_graphs_name_their_nodes_for_diagrams():
         names = {n.name for n in graph.forwardnodes}
         assert {"x", "prev_c", "prev_h", "in_gate", "forget_gate", "next_c", "next_h"} <= names
     assert "pre_sigmoid_chunk" in {n.name for n in nn.lstm_narrow(3, 2).forwardnodes}
+
+
+def test_minus_chaining_sugar():
+    inp = -nn.Identity()  # nngraph's README: h1 = - nn.Linear(20, 10)
+    assert isinstance(inp, nn.Node) and inp.parents == []
+    out = inp - nn.Linear(3, 4, rng=1) - nn.Tanh()
+    net = nn.gModule([inp], [out])
+    v = np.random.default_rng(18).standard_normal(3)
+    W, b = net.parameters()[0]
+    assert np.allclose(net.forward(v), np.tanh(W @ v + b))
+    with pytest.raises(TypeError):
+        inp - 3
