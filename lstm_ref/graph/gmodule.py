@@ -169,7 +169,11 @@ class gModule(Module):
         try:
             return getattr(node.module, method)(*args)
         except (ValueError, TypeError, IndexError) as err:
-            raise type(err)(f"in the node {node.kind()} made at {node.debug_label}: {err}") from err
+            try:
+                located = type(err)(f"in the node {node.kind()} made at {node.debug_label}: {err}")
+            except Exception:  # an exception class that takes other arguments: keep it as is
+                raise err from None
+            raise located from err
 
     def updateOutput(self, input):
         """Run the graph forward.
