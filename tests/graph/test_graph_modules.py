@@ -283,7 +283,7 @@ def test_graph_errors_say_which_node_and_where():
     x = nn.Identity()()
     h = nn.Linear(3, 2)(x)  # the line the error must name
     net = nn.gModule([x], [h])
-    with pytest.raises(ValueError, match=r"in the node Linear\(3 -> 2\) made at \[.*test_modules.py\]:\d+ .*got \(4,\)"):
+    with pytest.raises(ValueError, match=r"in the node Linear\(3 -> 2\) made at \[.*test_graph_modules.py\]:\d+ .*got \(4,\)"):
         net.forward(np.zeros(4))
     with pytest.raises(RuntimeError, match="before forward"):
         nn.gModule([x2 := nn.Identity()()], [nn.Tanh()(x2)]).backward(np.zeros(2), np.zeros(2))
