@@ -235,8 +235,13 @@ def check(fn):
 
 def _short_traceback(shell, etype, value, tb, tb_offset=None):
     """IPython custom-exception handler: a failing check shows its one-line message as the
-    cell's error output (the cell still fails, so nbgrader still gives it no points)."""
-    return [f"{etype.__name__}: {value}"]
+    cell's error output (the cell still fails, so nbgrader still gives it no points).
+
+    ``_showtraceback`` is the method IPython's own ``showtraceback`` ends with; ipykernel
+    overrides it to send the ``error`` output that Jupyter shows and nbgrader scores."""
+    stb = [f"{etype.__name__}: {value}"]
+    shell._showtraceback(etype, value, stb)
+    return stb
 
 
 def install_short_failures():
