@@ -4,7 +4,8 @@ A source notebook links to a reading page of its chapter as MyST does, ``[the fo
 pass](forward.md)``. That link works only inside the Sphinx build: a learner who downloads
 the notebook from the site, or gets it from the instructor's nbgrader release, has no
 ``forward.md`` beside it. :func:`absolute_page_links` rewrites every such link to the page's
-address in the published book, ``<html.baseurl>chapters/<chapter>/forward.html``, where
+address in the published book, ``<html.baseurl>book/chapters/<chapter>/forward.html`` (the
+book is built from the repository root, so its pages sit under ``book/``), where
 ``html.baseurl`` is the one setting in ``_config.yml`` that names where the book is published
 (a fork that publishes elsewhere changes that line and rebuilds). The same link then works
 on the site, in a downloaded notebook and in a released one.
@@ -38,7 +39,7 @@ def book_baseurl(root):
 def page_url(baseurl, chapter, target):
     """The published address of ``target`` (``forward`` or ``../ch02_vanishing/proof``)
     seen from ``book/chapters/<chapter>/``."""
-    parts = ["chapters", chapter]
+    parts = ["book", "chapters", chapter]
     for piece in target.split("/"):
         if piece == "..":
             if not parts:
