@@ -2,6 +2,7 @@
 
 import contextlib
 import functools
+import sys
 
 import numpy as np
 
@@ -62,8 +63,11 @@ def reference_locked(functions):
             fn.__kwdefaults__ = kwdefaults
 
 
-def call_learner(fn, *args, name=None, locked=(), **kwargs):
-    """Call the learner's ``fn`` and turn its failures into clear check messages."""
+def call_learner(fn, *args, name=None, locked=(), context="", **kwargs):
+    """Call the learner's ``fn`` and turn its failures into clear check messages.
+
+    ``context`` is appended to the message when ``fn`` raises (for example the cache layout
+    a backward pass receives from the check)."""
     name = name or getattr(fn, "__name__", "your function")
     if not callable(fn):
         raise CheckFailed(f"{name} should be a function, got {type(fn).__name__}")
@@ -79,7 +83,10 @@ def call_learner(fn, *args, name=None, locked=(), **kwargs):
     except NotImplementedError:
         raise CheckFailed(f"{name} is not implemented yet (it raises NotImplementedError)") from None
     except Exception as exc:  # report what the learner's code raised, without a deep traceback
-        raise CheckFailed(f"{name} raised {type(exc).__name__}: {exc}") from None
+        message = f"{name} raised {type(exc).__name__}: {exc}"
+        if context:
+            message += f" ({context})"
+        raise CheckFailed(message) from None
 
 
 def expect_tuple(name, result, length, what):
@@ -143,13 +150,67 @@ def call_on_copies(fn, name, names, inputs, *rest, locked=(), returns=None):
     return out
 
 
-def expect_grad(fn_name, out, names, grad, expected, rtol, atol, hint):
+def shape_hint(got_shape, expected_shape, summed_axes=()):
+    """A hint for an output of the wrong shape: a transposed matrix, or a gradient of a
+    shared parameter that was not summed over the batch (or time) axes ``summed_axes``
+    (names of the leading axes of the per-example gradient, such as ``("batch",)``)."""
+    got_shape, expected_shape = tuple(got_shape), tuple(expected_shape)
+    if len(expected_shape) == 2 and got_shape == expected_shape[::-1] and got_shape != expected_shape:
+        return "it looks transposed: check which side each factor of the product goes"
+    extra = len(got_shape) - len(expected_shape)
+    if summed_axes and 0 < extra <= len(summed_axes) and got_shape[extra:] == expected_shape:
+        return (f"it has an extra leading axis: a parameter shared by every "
+                f"{' and every '.join(summed_axes)} gets one gradient, the sum of all their "
+                "contributions")
+    return ""
+
+
+def expect_shape(name, got, shape, dtype=None, summed_axes=()):
+    """:func:`expect_array` whose shape message adds :func:`shape_hint`."""
+    if isinstance(got, np.ndarray) and got.shape != tuple(shape):
+        hint = shape_hint(got.shape, shape, summed_axes)
+        if hint:
+            raise CheckFailed(f"{name} has shape {got.shape}, expected {tuple(shape)}: {hint}")
+    return expect_array(name, got, shape, dtype=dtype)
+
+
+def diagnose(got, expected, variants, rtol, atol):
+    """The hint of the first typical wrong variant that ``got`` matches, or ``""``.
+
+    ``variants`` is a sequence of ``(hint, value)`` pairs computed in the trusted process
+    (the reference with one typical mistake built in); ``value`` may be ``None`` where the
+    mistake is not defined for these shapes. A variant equal to ``expected`` tells nothing
+    and is skipped, so a hint is given only when it tells the mistake apart."""
+    for hint, value in variants:
+        if value is None or np.shape(value) != np.shape(got):
+            continue
+        value = np.asarray(value, dtype=np.float64)
+        if np.allclose(value, expected, rtol=rtol, atol=atol):
+            continue
+        if np.allclose(got, value, rtol=rtol, atol=atol):
+            return hint
+    return ""
+
+
+def expect_values(name, got, expected, rtol, atol, hint="", variants=(), summed_axes=()):
+    """Shape, then values of ``got``; when the values are off, the hint names the typical
+    mistake of ``variants`` that ``got`` matches, else ``hint`` (which says where to look,
+    never the formula)."""
+    expect_shape(name, got, expected.shape, summed_axes=summed_axes)
+    got64 = np.asarray(got, dtype=np.float64)
+    if not np.allclose(got64, expected, rtol=rtol, atol=atol):
+        hint = diagnose(got64, expected, variants, rtol, atol) or hint
+    expect_close(name, got, expected, rtol, atol, hint=hint)
+
+
+def expect_grad(fn_name, out, names, grad, expected, rtol, atol, hint, variants=(),
+                summed_axes=()):
     """Item ``grad`` of the learner's tuple ``out`` (items ``names``): float64, and the
-    shape and values of ``expected``."""
+    shape and values of ``expected``; ``variants`` as for :func:`expect_values`."""
     grads = expect_tuple(fn_name, out, len(names), f"({', '.join(names)})")
     got = grads[names.index(grad)]
-    expect_array(grad, got, expected.shape, dtype=np.float64)
-    expect_close(grad, got, expected, rtol, atol, hint=hint)
+    expect_shape(grad, got, expected.shape, dtype=np.float64, summed_axes=summed_axes)
+    expect_values(grad, got, expected, rtol, atol, hint=hint, variants=variants)
 
 
 def passed(message):
@@ -167,3 +228,31 @@ def check(fn):
         return None
 
     return wrapper
+
+
+# --- short failures in a notebook ---------------------------------------------------------
+
+
+def _short_traceback(shell, etype, value, tb, tb_offset=None):
+    """IPython custom-exception handler: a failing check shows its one-line message as the
+    cell's error output (the cell still fails, so nbgrader still gives it no points).
+
+    ``_showtraceback`` is the method IPython's own ``showtraceback`` ends with; ipykernel
+    overrides it to send the ``error`` output that Jupyter shows and nbgrader scores."""
+    stb = [f"{etype.__name__}: {value}"]
+    shell._showtraceback(etype, value, stb)
+    return stb
+
+
+def install_short_failures():
+    """In an IPython kernel, show a :class:`CheckFailed` as one line instead of a traceback
+    into ``lstm_ref.checks``. Does nothing outside IPython (IPython is never imported here)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None or not hasattr(shell, "set_custom_exc"):
+        return False
+    shell.set_custom_exc((CheckFailed,), _short_traceback)
+    return True
+
+
+install_short_failures()

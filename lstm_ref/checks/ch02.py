@@ -7,8 +7,14 @@ float64 inputs drawn from ``seed``. The recurrent matrix is scaled so that
 the sigmoid. A failing check raises :class:`CheckFailed` with a message that never shows the
 expected numbers; a passing one prints one ``OK`` line on stdout.
 
+When values are wrong, the hint names the typical mistake that reproduces them (a transposed
+Jacobian, a missing derivative, the product taken in the wrong order, a Frobenius norm where
+the spectral norm belongs, arrays clipped one by one), found by comparing the learner's output
+with those mistakes computed here; otherwise it says where to look, never the formula.
+
 While the learner's functions run, the four reference functions refuse to compute, so a
-"solution" that calls them gets no credit.
+"solution" that calls them gets no credit (:data:`REFERENCE_EXERCISED` names them for the
+grading sandbox).
 """
 
 import numpy as np
@@ -16,6 +22,7 @@ import numpy as np
 from ..numpy import vanishing as _ref
 from ._common import (
     CheckFailed,
+    diagnose,
     call_learner,
     call_on_copies,
     check,
@@ -23,6 +30,7 @@ from ._common import (
     expect_close,
     expect_tuple,
     expect_unchanged,
+    expect_values,
     rng_for,
 )
 
@@ -37,9 +45,16 @@ __all__ = [
     "clip_norm_before",
     "clip_below_threshold",
     "clip_inputs_unchanged",
+    "REFERENCE_EXERCISED",
 ]
 
 LOCKED = (_ref.rnn_jacobian, _ref.jacobian_norms, _ref.norm_bound, _ref.clip_grad_norm)
+REFERENCE_EXERCISED = (
+    "lstm_ref.numpy.vanishing:rnn_jacobian",
+    "lstm_ref.numpy.vanishing:jacobian_norms",
+    "lstm_ref.numpy.vanishing:norm_bound",
+    "lstm_ref.numpy.vanishing:clip_grad_norm",
+)
 ACTIVATIONS = tuple(sorted(_ref.GAMMA))
 
 # float64 inputs of size ~1: an exact implementation agrees to ~1e-15. Spectral norms come
@@ -105,17 +120,48 @@ def jacobian_values(rnn_jacobian, seed=0, N=3, H=4, activation="tanh", rate=0.9)
     expected = _ref.rnn_jacobian(h_prev, W, activation)
     J = _run(rnn_jacobian, "rnn_jacobian", {"h_prev": h_prev, "W": W}, activation)
     expect_array("J", J, (N, H, H), dtype=np.float64)
-    hint = (f"J[n] = W @ diag(phi'(h_prev[n])) with phi = {activation}: column j of W is "
-            f"scaled by phi' at h_prev[n, j]")
-    if H > 1 and np.allclose(J, np.swapaxes(expected, 1, 2), rtol=RTOL, atol=ATOL):
-        hint = ("J is transposed: J[n, i, j] is the derivative of h_t[n, i] with respect to "
-                "h_prev[n, j], so phi' scales the columns of W, not its rows")
-    elif activation == "sigmoid" and np.allclose(
-        J, W[None] * _ref.sigmoid(h_prev)[:, None, :], rtol=RTOL, atol=ATOL
-    ):
-        hint = "the derivative of the sigmoid is sigma(z) * (1 - sigma(z)), not sigma(z)"
-    expect_close("J", J, expected, RTOL, ATOL, hint=hint)
+    phi, dphi = _ref.activation_and_derivative(activation)
+    Wb = W[None]
+    variants = [
+        ("J is transposed: J[n, i, j] is the derivative of h_t[n, i] with respect to "
+         "h_prev[n, j]", np.swapaxes(expected, 1, 2)),
+        ("the derivative of phi is missing", np.broadcast_to(Wb, expected.shape)),
+        ("the derivative of phi scales the rows of W; the chain rule puts it on the other "
+         "side", dphi(h_prev)[:, :, None] * Wb),
+        (f"J uses {activation}(h_prev) itself where its derivative belongs",
+         Wb * phi(h_prev)[:, None, :]),
+        ("the derivative of phi is taken at phi(h_prev); the pre-activation of this "
+         "recurrence is h_prev itself", Wb * dphi(phi(h_prev))[:, None, :]),
+    ]
+    hint = f"see how the chain rule goes through {activation} and W on the proof page"
+    expect_values("J", J, expected, RTOL, ATOL, hint=hint, variants=variants)
     return f"J has the right values ({activation}, N={N}, H={H})"
+
+
+def _norms_variants(h_seq, W, activation, expected):
+    """The typical mistakes of ``jacobian_norms``, as ``[(hint, norms), ...]``."""
+    _, dphi = _ref.activation_and_derivative(activation)
+    T = h_seq.shape[0] - 1
+    N, H = h_seq.shape[1:]
+    Js = [W[None] * dphi(h_seq[k])[:, None, :] for k in range(T)]  # J_{k+1}
+
+    def norms_of(order, norm=2):
+        out = np.zeros((N, T))
+        P = np.broadcast_to(np.eye(H), (N, H, H))
+        for k in range(T - 1, -1, -1):
+            P = P @ Js[k] if order == "right" else Js[k] @ P
+            out[:, k] = np.linalg.norm(P, norm, axis=(1, 2))
+        return out
+
+    return [
+        ("the columns are in reverse order: norms[:, k] belongs to dh_T/dh_k, so the last "
+         "column is one step back and the first is T steps back", expected[:, ::-1]),
+        ("these are Frobenius norms; the spectral norm is the largest singular value",
+         norms_of("right", norm="fro")),
+        ("the Jacobians are multiplied in the reverse order, or each one is transposed "
+         "(both give these norms): the chain rule puts the latest step on the left",
+         norms_of("left")),
+    ]
 
 
 def _run_norms(jacobian_norms, h_seq, W, activation):
@@ -140,16 +186,14 @@ def norms_values(jacobian_norms, seed=0, T=6, N=2, H=4, activation="tanh", rate=
     expected = _ref.jacobian_norms(h_seq, W, activation)
     norms = _run_norms(jacobian_norms, h_seq, W, activation)
     expect_array("norms", norms, (N, T), dtype=np.float64)
+    variants = _norms_variants(h_seq, W, activation, expected)
+    whole = diagnose(norms, expected, variants, RTOL, ATOL)
     for k in range(T - 1, -1, -1):  # from one step back to T steps back
         if np.allclose(norms[:, k], expected[:, k], rtol=RTOL, atol=ATOL):
             continue
-        steps = T - k
-        hint = (f"norms[:, {k}] is {steps} step(s) back: the largest singular value of the "
-                f"product J_T ... J_{k + 1}, where J_i = W diag(phi'(h_seq[i-1]))")
-        if np.allclose(norms[:, ::-1], expected, rtol=RTOL, atol=ATOL):
-            hint = ("the columns are in reverse order: norms[:, k] belongs to dh_T/dh_k, so "
-                    "the last column is one step back and the first is T steps back")
-        elif k < T - 1:
+        hint = whole or (f"norms[:, {k}] is {T - k} step(s) back; see the product of "
+                         "Jacobians on the proof page")
+        if not whole and k < T - 1:
             hint += f"; the columns {k + 1} to {T - 1} (fewer steps back) are right"
         expect_close(f"norms[:, {k}]", norms[:, k], expected[:, k], RTOL, ATOL, hint=hint)
     return f"norms has the right values ({activation}, T={T}, N={N}, H={H}, rate {rate})"
@@ -161,19 +205,30 @@ def bound_values(norm_bound, seed=0, H=4, gamma=0.25, rate=0.9, steps=8):
     rng = rng_for(seed)
     W = _ref.random_recurrent_matrix(H, rate / gamma, rng)  # sigma_max(W) * gamma = rate
     arrays = {"W": W}
-    hint = ("the bound is (sigma_max(W) * gamma) ** steps, with sigma_max(W) the largest "
-            "singular value of W (np.linalg.norm(W, 2)), not its Frobenius norm or its "
-            "largest entry")
+    hint = "see the theorem on the proof page: which norm of W, and where gamma enters"
+
+    def variants(n):
+        n = np.asarray(n, dtype=np.float64)
+        sigma = np.linalg.norm(W, 2)
+        return [
+            ("gamma is missing", sigma**n),
+            ("the norm of W is the Frobenius norm; the theorem uses the spectral norm "
+             "(the largest singular value)", (np.linalg.norm(W) * gamma) ** n),
+            ("the norm of W is its largest entry; the theorem uses the spectral norm "
+             "(the largest singular value)", (np.abs(W).max() * gamma) ** n),
+            ("the power is missing", sigma * gamma * n),
+        ]
+
     got = _run(norm_bound, "norm_bound", arrays, gamma, steps)
     expected = _ref.norm_bound(W, gamma, steps)
     got = _as_float(got, "norm_bound with an int steps should return a float")
-    expect_close("norm_bound(W, gamma, steps)", np.asarray(got), np.asarray(expected),
-                 RTOL, ATOL, hint=hint)
+    expect_values("norm_bound(W, gamma, steps)", np.asarray(got), np.asarray(expected),
+                  RTOL, ATOL, hint=hint, variants=variants(steps))
     grid = np.arange(steps + 1)
     got = _run(norm_bound, "norm_bound", arrays, gamma, grid.copy())
     expected = _ref.norm_bound(W, gamma, grid)
-    expect_close("norm_bound(W, gamma, np.arange(steps + 1))", got, expected, RTOL, ATOL,
-                 hint=hint)
+    expect_values("norm_bound(W, gamma, np.arange(steps + 1))", got, expected, RTOL, ATOL,
+                  hint=hint, variants=variants(grid))
     return f"norm_bound has the right values (H={H}, gamma={gamma}, rate {rate})"
 
 
@@ -208,8 +263,7 @@ def clip_values(clip_grad_norm, seed=0, shapes=SHAPES, max_norm=1.0, scale=2.0):
     expected, _ = _ref.clip_grad_norm(grads, max_norm)
     _, new, _ = _run_clip(clip_grad_norm, grads, max_norm)
     total = float(np.sqrt(sum(np.sum(c * c) for c in new)))
-    hint = ("multiply every array by the same factor max_norm / norm, where norm is the "
-            "norm of all arrays together (the square root of the sum of all squared entries)")
+    hint = "see the clipping page: what is compared with max_norm, and what is rescaled"
     if len(grads) > 1 and all(
         np.linalg.norm(c) <= max_norm * (1 + 1e-9) for c in new
     ) and not np.isclose(total, max_norm, rtol=1e-6):
@@ -227,8 +281,7 @@ def clip_norm_before(clip_grad_norm, seed=0, shapes=SHAPES, max_norm=1.0, scale=
     _, expected = _ref.clip_grad_norm(grads, max_norm)
     _, _, norm = _run_clip(clip_grad_norm, grads, max_norm)
     norm = _as_float(norm, "the norm clip_grad_norm returns should be a float")
-    hint = ("it is the norm of all arrays together before clipping: the square root of the "
-            "sum of every squared entry of every array")
+    hint = "it is the norm of all the arrays together, before clipping"
     if np.isclose(norm, min(expected, max_norm), rtol=1e-9):
         hint = "return the norm before clipping, not after"
     expect_close("the returned norm", np.asarray(norm, dtype=np.float64),

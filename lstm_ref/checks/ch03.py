@@ -10,9 +10,17 @@ ones pass other seeds and shapes (``N=1``, ``T=1``, ``H=1``, ``D != H``). A fail
 raises :class:`CheckFailed` with a message that never shows the expected numbers; a passing
 one prints one ``OK`` line on stdout.
 
+The backward checks never run the learner's forward: they build the cache in the layout the
+exercise fixes (:data:`STEP_CACHE`; a sequence's cache is the list of its step caches) from
+the reference forward and call only the learner's backward, so a mistake in a forward never
+costs the backward's points. When values are wrong, the hint names the typical mistake that
+reproduces them (gates stacked i, f, o, g, a missing sigmoid or tanh derivative, a missing
+path into the cell, a gradient not carried back along the cell path, not summed over time),
+found by comparing with those mistakes computed here; otherwise it says where to look.
+
 While the learner's functions run, the reference functions refuse to compute, so a
-"solution" that calls them gets no credit. Only the checks of ``lstm_params_from_torch``
-import torch.
+"solution" that calls them gets no credit (:data:`REFERENCE_EXERCISED` names them for the
+grading sandbox). Only the checks of ``lstm_params_from_torch`` import torch.
 """
 
 import numpy as np
@@ -28,7 +36,9 @@ from ._common import (
     expect_array,
     expect_close,
     expect_grad,
+    expect_shape,
     expect_tuple,
+    expect_values,
     expect_unchanged,
     rng_for,
 )
@@ -50,6 +60,8 @@ __all__ = [
     "STEP_GRADS",
     "SEQ_GRADS",
     "PARAMS",
+    "STEP_CACHE",
+    "REFERENCE_EXERCISED",
 ]
 
 LOCKED = (
@@ -62,6 +74,23 @@ LOCKED = (
     _convert.torch_lstm_to_numpy,
     _convert._to_numpy,
 )
+
+REFERENCE_EXERCISED = (
+    "lstm_ref.numpy.lstm:lstm_step_forward",
+    "lstm_ref.numpy.lstm:lstm_step_backward",
+    "lstm_ref.numpy.lstm:lstm_forward",
+    "lstm_ref.numpy.lstm:lstm_backward",
+    "lstm_ref.numpy.lstm:init_forget_bias",
+    "lstm_ref.convert:lstm_params_from_torch",
+    "lstm_ref.convert:torch_lstm_to_numpy",
+)
+
+# The cache lstm_step_backward receives (the exercise's docstring fixes it); lstm_backward
+# receives the list of the T step caches, in time order.
+STEP_CACHE = ("x", "h_prev", "c_prev", "Wx", "Wh", "i", "f", "g", "o", "tanh_c")
+_STEP_CACHE_TEXT = "cache = (x, h_prev, c_prev, Wx, Wh, i, f, g, o, tanh_c)"
+_SEQ_CACHE_TEXT = ("cache = [cache_0, ..., cache_{T-1}], the step caches "
+                   "(x[t], h_prev, c_prev, Wx, Wh, i, f, g, o, tanh_c) in time order")
 
 STEP_GRADS = ("dx", "dh_prev", "dc_prev", "dWx", "dWh", "db")
 SEQ_GRADS = ("dx", "dh0", "dc0", "dWx", "dWh", "db")
@@ -78,27 +107,185 @@ _ORDER_HINT = (
     "[2H:3H] candidate g, [3H:4H] output"
 )
 
-_HINTS = {
+# Where to look when no typical mistake matches: never the formula, never a number.
+_LOOK = {
     "step": {
-        "dx": "dx = (gradient on the four pre-activations, (N, 4H)) @ Wx.T",
-        "dh_prev": "the gradient on the four pre-activations flows to h_prev through Wh",
-        "dc_prev": "c_prev reaches c_next only through f * c_prev, so dc_prev is the total "
-        "gradient on c_next (dc_next plus what comes from h_next) times f",
-        "dWx": "x.T @ (gradient on the pre-activations), summed over the batch",
-        "dWh": "h_prev.T @ (gradient on the pre-activations), summed over the batch",
-        "db": "the bias gradient sums the pre-activation gradient over the batch",
+        "dx": "x reaches the outputs only through the four pre-activations and Wx; see the "
+        "derivation of the step backward",
+        "dh_prev": "h_prev reaches the outputs only through the four pre-activations and Wh",
+        "dc_prev": "c_prev reaches the outputs only through c_next; collect every gradient "
+        "that reaches c_next first",
+        "dWx": "each example contributes its input and its pre-activation gradients",
+        "dWh": "each example contributes the state it received and its pre-activation "
+        "gradients",
+        "db": "the bias is added to every example of the batch",
     },
     "seq": {
-        "dx": "dx[t] depends on the total gradients reaching h_t and c_t (from outside and "
-        "from step t+1)",
+        "dx": "two gradients come back from step t+1, one on h_t and one on c_t",
         "dh0": "dh0 is what flows back out of the first step into the initial hidden state",
-        "dc0": "dc0 is what flows back along the cell path out of the first step; the "
-        "gradient on c_t from step t+1 must be carried backwards, not only the one on h_t",
-        "dWx": "Wx is shared by every step: add up its gradient over all T steps",
-        "dWh": "Wh is shared by every step: add up its gradient over all T steps",
-        "db": "b is shared by every step: add up its gradient over all T steps",
+        "dc0": "dc0 is what flows back along the cell path out of the first step",
+        "dWx": "Wx is shared by every step",
+        "dWh": "Wh is shared by every step",
+        "db": "b is shared by every step",
     },
 }
+
+# --- typical mistakes, computed in the trusted process -------------------------------------
+
+_MISTAKES = {
+    "order": "the four gradient blocks are stacked in the order i, f, o, g; this course (and "
+    "PyTorch) stacks them i, f, g, o",
+    "no sigmoid'": "the derivative of the sigmoid is missing for the gates i, f, o",
+    "no tanh' g": "the derivative of tanh is missing for the candidate g",
+    "no tanh' c": "the derivative of tanh(c_next) is missing on the path from h_next into "
+    "the cell",
+    "no dc_next": "dc_next, the gradient arriving along the cell path, is not added to the "
+    "gradient on the cell",
+    "no h path": "the path from h_next into the cell (through o and tanh(c_next)) is missing",
+    "dc_prev no f": "dc_prev does not go through the forget gate",
+    "mean": "the contributions of the examples are averaged; they add up",
+}
+_SEQ_MISTAKES = {
+    "no dh carry": "the gradient on h_t coming back from step t+1 is not added to dh[t]",
+    "no dc carry": "the gradient on c_t coming back from step t+1 is not carried: each step "
+    "must receive it along the cell path",
+    "first": "it holds the gradient of one step only; the weights are shared by all T steps, "
+    "so their gradients add up over time",
+    "mean": "the steps' contributions are averaged; they add up over time",
+    "no dc_last": "dc_last is ignored: it is a gradient on the last cell state from outside",
+    "reversed": "dx is stored in reverse time order",
+}
+
+
+def _sigmoid(a):
+    return 1.0 / (1.0 + np.exp(-a))
+
+
+def _step_backward_with(dh_next, dc_next, cache, mistake=None):
+    """The step backward from a :data:`STEP_CACHE` with one typical mistake built in."""
+    x, h_prev, c_prev, Wx, Wh, i, f, g, o, tanh_c = cache
+    dtanh = 1.0 if mistake == "no tanh' c" else 1.0 - tanh_c**2
+    from_h = dh_next * o * dtanh
+    dc = {"no dc_next": from_h, "no h path": dc_next}.get(mistake, dc_next + from_h)
+    sig = (lambda s: 1.0) if mistake == "no sigmoid'" else (lambda s: s * (1.0 - s))
+    dg = 1.0 if mistake == "no tanh' g" else 1.0 - g**2
+    blocks = [dc * g * sig(i), dc * c_prev * sig(f), dc * i * dg, dh_next * tanh_c * sig(o)]
+    if mistake == "order":
+        blocks = [blocks[0], blocks[1], blocks[3], blocks[2]]
+    da = np.concatenate(blocks, axis=1)  # (N, 4H)
+    k = 1.0 / x.shape[0] if mistake == "mean" else 1.0
+    dc_prev = dc if mistake == "dc_prev no f" else dc * f
+    return da @ Wx.T, da @ Wh.T, dc_prev, k * (x.T @ da), k * (h_prev.T @ da), k * da.sum(0)
+
+
+_AFFECTS = {  # which gradients each step mistake changes
+    "dc_prev no f": ("dc_prev",),
+    "mean": ("dWx", "dWh", "db"),
+}
+
+
+def _step_variants(dh_next, dc_next, cache):
+    variants = {g: [] for g in STEP_GRADS}
+    for mistake, hint in _MISTAKES.items():
+        grads = _step_backward_with(dh_next, dc_next, cache, mistake)
+        for g, v in zip(STEP_GRADS, grads):
+            if g in _AFFECTS.get(mistake, STEP_GRADS):
+                variants[g].append((hint, v))
+    return variants
+
+
+def _seq_backward_with(dh, caches, dc_last=None, mistake=None, step_mistake=None):
+    """BPTT over the step caches with one typical mistake built in."""
+    T = len(caches)
+    dh_carry = np.zeros_like(dh[0])
+    dc_carry = np.zeros_like(dh[0])
+    if dc_last is not None and mistake != "no dc_last":
+        dc_carry = dc_last.copy()
+    dx = [None] * T
+    parts = []
+    for t in reversed(range(T)):
+        g_h = dh[t] if mistake == "no dh carry" else dh[t] + dh_carry
+        dx[t], dh_carry, dc_carry, dWx, dWh, db = _step_backward_with(
+            g_h, dc_carry, caches[t], step_mistake)
+        if mistake == "no dc carry":
+            dc_carry = np.zeros_like(dc_carry)
+        parts.append((dWx, dWh, db))
+    if mistake == "first":
+        w = list(parts[-1])
+    else:
+        w = [sum(p[k] for p in parts) / (T if mistake == "mean" else 1) for k in range(3)]
+    dx = np.stack(dx)
+    return (dx[::-1] if mistake == "reversed" else dx), dh_carry, dc_carry, *w
+
+
+def _seq_variants(dh, caches, dc_last=None):
+    variants = {g: [] for g in SEQ_GRADS}
+    weights = ("dWx", "dWh", "db")
+    for mistake, hint in _SEQ_MISTAKES.items():
+        if mistake == "no dc_last" and dc_last is None:
+            continue
+        grads = _seq_backward_with(dh, caches, dc_last, mistake=mistake)
+        only = weights if mistake in ("first", "mean") else ("dx",) if mistake == "reversed" \
+            else SEQ_GRADS
+        for g, v in zip(SEQ_GRADS, grads):
+            if g in only:
+                variants[g].append((hint, v))
+    for mistake in ("order", "no sigmoid'", "no tanh' g", "no tanh' c", "no dc_next",
+                    "no h path", "dc_prev no f"):
+        grads = _seq_backward_with(dh, caches, dc_last, step_mistake=mistake)
+        for g, v in zip(SEQ_GRADS, grads):
+            variants[g].append((_MISTAKES[mistake] + " (in the step backward)", v))
+    return variants
+
+
+def _step_forward_with(x, h_prev, c_prev, Wx, Wh, b, mistake=None):
+    """One forward step with one typical mistake built in: ``(h_next, c_next)``."""
+    H = h_prev.shape[1]
+    if mistake == "order":
+        Wx, Wh, b = (_convert.reorder_gates(w, "ifog", "ifgo") for w in (Wx, Wh, b))
+    a = x @ Wx + h_prev @ Wh + (0 * b if mistake == "no b" else b)
+    i, f, g, o = (a[:, k * H:(k + 1) * H] for k in range(4))
+    gate = np.tanh if mistake == "tanh gates" else _sigmoid
+    i, f, o = gate(i), gate(f), gate(o)
+    g = _sigmoid(g) if mistake == "sigmoid g" else np.tanh(g)
+    keep = c_prev if mistake == "no f" else f * c_prev
+    c_next = keep + (g if mistake == "no i" else i * g)
+    h_next = o * (c_next if mistake == "no tanh c" else np.tanh(c_next))
+    return h_next, c_next
+
+
+_FORWARD_MISTAKES = {
+    "order": _ORDER_HINT,
+    "no b": "the bias b is missing",
+    "tanh gates": "the gates i, f, o use tanh where they need a sigmoid",
+    "sigmoid g": "the candidate g uses a sigmoid where it needs tanh",
+    "no f": "the forget gate does not multiply c_prev",
+    "no i": "the input gate does not multiply the candidate",
+    "no tanh c": "h_next uses c_next without its tanh",
+}
+
+
+def _forward_variants(inputs, which, seq):
+    """``[(hint, h or c), ...]`` of the typical forward mistakes."""
+    k = 0 if which == "h" else 1
+    out = []
+    for mistake, hint in _FORWARD_MISTAKES.items():
+        if not seq:
+            out.append((hint, _step_forward_with(*inputs, mistake=mistake)[k]))
+            continue
+        x, h, c, Wx, Wh, b = inputs
+        states = []
+        for t in range(x.shape[0]):
+            h, c = _step_forward_with(x[t], h, c, Wx, Wh, b, mistake=mistake)
+            states.append((h, c)[k])
+        out.append((hint, np.stack(states)))
+    if seq:
+        x, h0, c0, Wx, Wh, b = inputs
+        stale = np.stack([_step_forward_with(x[t], h0, c0, Wx, Wh, b)[k]
+                          for t in range(x.shape[0])])
+        out.append(("every step starts from h0 and c0; step t must start from the states "
+                    "step t-1 produced", stale))
+    return out
 
 
 # --- inputs -----------------------------------------------------------------------------
@@ -126,13 +313,6 @@ def _seq_inputs(seed, T, N, D, H):
     return (x, h0, c0, Wx, Wh, b), dh, dc_last
 
 
-def _reordered(inputs):
-    """The same inputs with the gate blocks of Wx, Wh, b permuted i,f,o,g -> i,f,g,o: the
-    reference on these computes what a learner who reads the blocks as i,f,o,g computes."""
-    *head, Wx, Wh, b = inputs
-    return (*head, *(_convert.reorder_gates(w, "ifog", "ifgo") for w in (Wx, Wh, b)))
-
-
 _STEP_NAMES = ("x", "h_prev", "c_prev", "Wx", "Wh", "b")
 _SEQ_NAMES = ("x", "h0", "c0", "Wx", "Wh", "b")
 
@@ -150,14 +330,29 @@ def _run_forward(fn, inputs):
     return _run(fn, inputs, "lstm_forward", _SEQ_NAMES, "(h, c, cache)")
 
 
-def _compare(name, got, expected, wrong_order, hint):
-    """``expect_close`` with a gate-order diagnosis when the values are off."""
-    expect_array(name, got, expected.shape)
-    if not np.allclose(got, expected, rtol=RTOL, atol=ATOL) and np.allclose(
-        got, wrong_order, rtol=RTOL, atol=ATOL
-    ):
-        hint = _ORDER_HINT
-    expect_close(name, got, expected, RTOL, ATOL, hint=hint)
+def _step_cache(inputs):
+    """The cache of :data:`STEP_CACHE` built from the reference forward."""
+    x, h_prev, c_prev, Wx, Wh, b = inputs
+    _, _, (_, _, _, _, _, gates, tanh_c) = _ref.lstm_step_forward(*inputs)
+    H = h_prev.shape[1]
+    i, f, g, o = (gates[:, k * H:(k + 1) * H].copy() for k in range(4))
+    return (x, h_prev, c_prev, Wx, Wh, i, f, g, o, tanh_c)
+
+
+def _seq_caches(inputs):
+    """The list of the step caches of a sequence, from the reference forward."""
+    x, h, c, Wx, Wh, b = inputs
+    caches = []
+    for t in range(x.shape[0]):
+        caches.append(_step_cache((x[t], h, c, Wx, Wh, b)))
+        h, c, _ = _ref.lstm_step_forward(x[t], h, c, Wx, Wh, b)
+    return caches
+
+
+def _copied(cache):
+    if isinstance(cache, list):
+        return [_copied(c) for c in cache]
+    return tuple(a.copy() for a in cache)
 
 
 # --- one step ---------------------------------------------------------------------------
@@ -173,9 +368,9 @@ def step_forward_shape(lstm_step_forward, seed=0, N=3, D=5, H=4):
     return f"h_next and c_next have shape ({N}, {H}) and dtype float64"
 
 
-_STEP_VALUE_HINTS = {
-    "h": "h_next = o * tanh(c_next), with o = sigmoid of the last block [3H:4H]",
-    "c": "c_next = f * c_prev + i * g, with i, f, o sigmoids and g = tanh of its block",
+_STEP_VALUE_LOOK = {
+    "h": "compare the output gate and the squashing of the cell with the cell page",
+    "c": "compare each gate, its block of columns and its nonlinearity with the cell page",
 }
 
 
@@ -187,27 +382,30 @@ def step_forward_values(lstm_step_forward, which, seed=0, N=3, D=5, H=4):
     inputs, _ = _step_inputs(seed, N, D, H)
     k = 0 if which == "h" else 1
     expected = _ref.lstm_step_forward(*inputs)[k]
-    wrong = _ref.lstm_step_forward(*_reordered(inputs))[k]
     got = _run_step_forward(lstm_step_forward, inputs)[k]
-    _compare(f"{which}_next", got, expected, wrong, _STEP_VALUE_HINTS[which])
+    expect_values(f"{which}_next", got, expected, RTOL, ATOL, hint=_STEP_VALUE_LOOK[which],
+                  variants=_forward_variants(inputs, which, seq=False))
     return f"{which}_next has the right values (N={N}, D={D}, H={H})"
 
 
 @check
-def step_backward_grad(lstm_step_forward, lstm_step_backward, grad, seed=0, N=4, D=5, H=3):
-    """One gradient of ``lstm_step_backward`` (``grad`` in :data:`STEP_GRADS`)."""
+def step_backward_grad(lstm_step_backward, grad, seed=0, N=4, D=5, H=3):
+    """One gradient of ``lstm_step_backward`` (``grad`` in :data:`STEP_GRADS`), given the
+    cache of :data:`STEP_CACHE` built by the reference forward."""
     if grad not in STEP_GRADS:
         raise ValueError(f"grad must be one of {STEP_GRADS}, got {grad!r}")
     inputs, (dh_next, dc_next) = _step_inputs(seed, N, D, H)
     _, _, ref_cache = _ref.lstm_step_forward(*inputs)
     expected = dict(zip(STEP_GRADS, _ref.lstm_step_backward(dh_next, dc_next, ref_cache)))[grad]
-    _, _, cache = _run_step_forward(lstm_step_forward, inputs)
+    cache = _step_cache(inputs)
     out = call_learner(
-        lstm_step_backward, dh_next.copy(), dc_next.copy(), cache,
+        lstm_step_backward, dh_next.copy(), dc_next.copy(), _copied(cache),
         name="lstm_step_backward", locked=LOCKED,
+        context=f"the check passes {_STEP_CACHE_TEXT}",
     )
     expect_grad("lstm_step_backward", out, STEP_GRADS, grad, expected, RTOL, ATOL,
-                _HINTS["step"][grad])
+                _LOOK["step"][grad], variants=_step_variants(dh_next, dc_next, cache)[grad],
+                summed_axes=("example of the batch",))
     return f"{grad} of lstm_step_backward is right (N={N}, D={D}, H={H})"
 
 
@@ -219,8 +417,8 @@ def forward_shape(lstm_forward, seed=0, T=5, N=2, D=4, H=3):
     """``h`` and ``c`` have shape ``(T, N, H)`` and dtype float64."""
     inputs, _, _ = _seq_inputs(seed, T, N, D, H)
     h, c, _ = _run_forward(lstm_forward, inputs)
-    expect_array("h", h, (T, N, H), dtype=np.float64)
-    expect_array("c", c, (T, N, H), dtype=np.float64)
+    expect_shape("h", h, (T, N, H), dtype=np.float64)
+    expect_shape("c", c, (T, N, H), dtype=np.float64)
     return f"h and c have shape ({T}, {N}, {H}) and dtype float64"
 
 
@@ -232,9 +430,9 @@ def forward_values(lstm_forward, which, seed=0, T=5, N=2, D=4, H=3):
     inputs, _, _ = _seq_inputs(seed, T, N, D, H)
     k = 0 if which == "h" else 1
     expected = _ref.lstm_forward(*inputs)[k]
-    wrong = _ref.lstm_forward(*_reordered(inputs))[k]
     got = _run_forward(lstm_forward, inputs)[k]
-    expect_array(which, got, (T, N, H))
+    expect_shape(which, got, (T, N, H))
+    variants = _forward_variants(inputs, which, seq=True)
     for t in range(T):
         if not np.allclose(got[t], expected[t], rtol=RTOL, atol=ATOL):
             hint = f"{which}[0] is computed from h0, c0 and x[0]"
@@ -244,45 +442,54 @@ def forward_values(lstm_forward, which, seed=0, T=5, N=2, D=4, H=3):
                         "first step)")
                 if np.allclose(got[:t], expected[:t], rtol=RTOL, atol=ATOL):
                     hint += f"; {which}[0] to {which}[{t - 1}] are right"
-            _compare(f"{which}[{t}]", got[t], expected[t], wrong[t], hint)
+            mistake = [(m, v[t]) for m, v in variants
+                       if np.allclose(got, v, rtol=RTOL, atol=ATOL)]
+            expect_values(f"{which}[{t}]", got[t], expected[t], RTOL, ATOL, hint=hint,
+                          variants=mistake)
     return f"{which} has the right values at every step (T={T}, N={N}, D={D}, H={H})"
 
 
-def _learner_backward(lstm_forward, lstm_backward, inputs, dh, dc_last):
-    _, _, cache = _run_forward(lstm_forward, inputs)
-    args = (dh.copy(), cache) if dc_last is None else (dh.copy(), cache, dc_last.copy())
-    out = call_learner(lstm_backward, *args, name="lstm_backward", locked=LOCKED)
+def _learner_backward(lstm_backward, caches, dh, dc_last):
+    args = (dh.copy(), _copied(caches))
+    if dc_last is not None:
+        args += (dc_last.copy(),)
+    out = call_learner(lstm_backward, *args, name="lstm_backward", locked=LOCKED,
+                       context=f"the check passes {_SEQ_CACHE_TEXT}")
     return expect_tuple("lstm_backward", out, 6, "(dx, dh0, dc0, dWx, dWh, db)")
 
 
 @check
-def backward_grad(lstm_forward, lstm_backward, grad, seed=0, T=4, N=2, D=3, H=5):
-    """One gradient of ``lstm_backward`` (``grad`` in :data:`SEQ_GRADS`), no ``dc_last``."""
+def backward_grad(lstm_backward, grad, seed=0, T=4, N=2, D=3, H=5):
+    """One gradient of ``lstm_backward`` (``grad`` in :data:`SEQ_GRADS`), no ``dc_last``,
+    given the list of step caches built by the reference forward."""
     if grad not in SEQ_GRADS:
         raise ValueError(f"grad must be one of {SEQ_GRADS}, got {grad!r}")
     inputs, dh, _ = _seq_inputs(seed, T, N, D, H)
     _, _, ref_cache = _ref.lstm_forward(*inputs)
     expected = dict(zip(SEQ_GRADS, _ref.lstm_backward(dh, ref_cache)))[grad]
-    grads = _learner_backward(lstm_forward, lstm_backward, inputs, dh, None)
+    caches = _seq_caches(inputs)
+    grads = _learner_backward(lstm_backward, caches, dh, None)
     expect_grad("lstm_backward", grads, SEQ_GRADS, grad, expected, RTOL, ATOL,
-                _HINTS["seq"][grad])
+                _LOOK["seq"][grad], variants=_seq_variants(dh, caches)[grad],
+                summed_axes=("step of the sequence", "example of the batch"))
     return f"{grad} of lstm_backward is right (T={T}, N={N}, D={D}, H={H})"
 
 
 @check
-def backward_dc_last(lstm_forward, lstm_backward, seed=0, T=3, N=2, D=3, H=4):
+def backward_dc_last(lstm_backward, seed=0, T=3, N=2, D=3, H=4):
     """With a gradient ``dc_last`` on the last cell state, all six gradients are right."""
     inputs, dh, dc_last = _seq_inputs(seed, T, N, D, H)
     _, _, ref_cache = _ref.lstm_forward(*inputs)
     expected = _ref.lstm_backward(dh, ref_cache, dc_last)
-    grads = _learner_backward(lstm_forward, lstm_backward, inputs, dh, dc_last)
+    caches = _seq_caches(inputs)
+    grads = _learner_backward(lstm_backward, caches, dh, dc_last)
+    variants = _seq_variants(dh, caches, dc_last)
     for name, got, exp in zip(SEQ_GRADS, grads, expected):
-        expect_array(name, got, exp.shape, dtype=np.float64)
-        expect_close(
-            name, got, exp, RTOL, ATOL,
-            hint="dc_last is the gradient on c[T-1] from outside: add it to the gradient "
-            "that enters the last step along the cell path",
-        )
+        expect_shape(name, got, exp.shape, dtype=np.float64,
+                     summed_axes=("step of the sequence", "example of the batch"))
+        expect_values(name, got, exp, RTOL, ATOL, hint="dc_last is a gradient on c[T-1] "
+                      "from outside; follow where it enters the backward walk",
+                      variants=variants[name])
     return f"lstm_backward uses dc_last (T={T}, N={N}, D={D}, H={H})"
 
 

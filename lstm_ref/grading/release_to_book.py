@@ -8,7 +8,9 @@ is written to ``book/chapters/<id>/<name>.ipynb`` (gitignored), only when its co
 changed, so an unchanged rebuild keeps the book's execution cache warm.
 
 The student notebook carries ``"mystnb": {"execution_mode": "off"}`` in its metadata: the
-book renders it without executing it (its stubs raise ``NotImplementedError``).
+book renders it without executing it (its stubs raise ``NotImplementedError``). Its links to
+reading pages point to the published book (:mod:`lstm_ref.site.links`), so they also work in
+a downloaded copy.
 """
 
 import argparse
@@ -19,6 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ..site.links import absolute_page_links, book_baseurl
 from .course import SOURCE_DIR, CourseError, chapters, find_root, load_config
 
 BOOK_CHAPTERS = Path("book") / "chapters"
@@ -92,6 +95,7 @@ def release_to_book(root=None, only=None, quiet=False):
             )
         wanted = [c for c in wanted if c in only]
     results = []
+    baseurl = book_baseurl(root)
     with tempfile.TemporaryDirectory(prefix="lstm-release-") as tmp:
         for chapter in wanted:
             released = generate_release(root, chapter, Path(tmp) / chapter)
@@ -99,7 +103,7 @@ def release_to_book(root=None, only=None, quiet=False):
             book_dir.mkdir(parents=True, exist_ok=True)
             for name, nb in released.items():
                 target = book_dir / f"{name}.ipynb"
-                text = book_notebook_text(nb)
+                text = book_notebook_text(absolute_page_links(nb, chapter, baseurl))
                 if target.is_file() and target.read_text(encoding="utf-8") == text:
                     results.append((target, "unchanged"))
                     continue

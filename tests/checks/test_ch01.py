@@ -70,9 +70,9 @@ def test_correct_code_passes_every_check_with_one_ok_line():
         quiet(checks.forward_shape, forward),
         quiet(checks.forward_values, forward, T=1, N=1),
     ]
-    outputs += [quiet(checks.step_backward_grad, step_forward, step_backward, g)
+    outputs += [quiet(checks.step_backward_grad, step_backward, g)
                 for g in checks.STEP_GRADS]
-    outputs += [quiet(checks.backward_grad, forward, backward, g, seed=9, T=6)
+    outputs += [quiet(checks.backward_grad, backward, g, seed=9, T=6)
                 for g in checks.SEQ_GRADS]
     assert all(o.startswith("OK: ") and o.count("\n") == 1 for o in outputs)
 
@@ -127,16 +127,16 @@ def test_each_wrong_gradient_fails_only_its_check():
         return dx, dh_prev, dWx, dWh, -db
 
     with pytest.raises(CheckFailed, match="db has wrong values.*wrong sign"):
-        checks.step_backward_grad(step_forward, wrong_db, "db")
-    quiet(checks.step_backward_grad, step_forward, wrong_db, "dWx")
+        checks.step_backward_grad(wrong_db, "db")
+    quiet(checks.step_backward_grad, wrong_db, "dWx")
 
 
 def test_forgetting_the_carried_gradient_is_caught_with_a_hint():
     def no_carry(dh, cache):
         return backward(dh, cache, carry_term=False)
 
-    with pytest.raises(CheckFailed, match="dWh has wrong values.*add up"):
-        checks.backward_grad(forward, no_carry, "dWh")
+    with pytest.raises(CheckFailed, match="dWh has wrong values.*not added to dh"):
+        checks.backward_grad(no_carry, "dWh")
 
 
 def test_using_h0_at_every_step_is_located():
@@ -144,10 +144,149 @@ def test_using_h0_at_every_step_is_located():
         h = np.stack([step_forward(x[t], h0, Wx, Wh, b)[0] for t in range(x.shape[0])])
         return h, None
 
-    with pytest.raises(CheckFailed, match=r"h\[1\].*h\[0\] to h\[0\] are right"):
+    with pytest.raises(CheckFailed, match=r"h\[1\].*every step starts from h0"):
         checks.forward_values(stale)
 
 
 def test_unknown_gradient_name_is_a_programming_error():
     with pytest.raises(ValueError, match="grad must be one of"):
-        checks.backward_grad(forward, backward, "dW")
+        checks.backward_grad(backward, "dW")
+
+
+# --- the backward checks never run the learner's forward ---------------------------------
+
+
+def test_the_backward_checks_do_not_depend_on_the_forward():
+    def no_bias_step(x, h_prev, Wx, Wh, b):
+        return step_forward(x, h_prev, Wx, Wh, 0 * b)
+
+    with pytest.raises(CheckFailed):
+        checks.step_forward_values(no_bias_step)
+    # the backward checks take only the backward: the cache comes from the reference
+    for g in checks.STEP_GRADS:
+        quiet(checks.step_backward_grad, step_backward, g, seed=3, N=1, D=2, H=4)
+    for g in checks.SEQ_GRADS:
+        quiet(checks.backward_grad, backward, g, seed=4, T=1, N=3, D=4, H=4)
+
+
+def test_a_backward_that_misreads_the_cache_is_told_the_layout():
+    def other_layout(dh_next, cache):
+        x, Wx, h_prev, Wh, h_next = cache
+        return step_backward(dh_next, (x, h_prev, Wx, Wh, h_next))
+
+    def unpacks_six(dh_next, cache):
+        x, h_prev, Wx, Wh, b, h_next = cache
+        return None
+
+    with pytest.raises(CheckFailed, match=r"raised ValueError.*the check passes cache = "):
+        checks.step_backward_grad(other_layout, "dx")
+    with pytest.raises(CheckFailed, match=r"raised ValueError.*cache = \(x, h_prev, Wx, Wh, h_next\)"):
+        checks.step_backward_grad(unpacks_six, "dx")
+
+
+# --- the catalogue: each typical mistake gets the hint that names it -----------------------
+
+
+def _step_bwd(deriv="right", mean=False, W_as_is=False, h_for_dWh="prev", dh_prev_copy=False,
+              dx_through_Wh=False, db_axis=0):
+    def rnn_step_backward(dh_next, cache):
+        x, h_prev, Wx, Wh, h_next = cache
+        factor = {"right": 1 - h_next**2, "none": 1.0, "twice": 1 - np.tanh(h_next) ** 2,
+                  "prev": 1 - h_prev**2}[deriv]
+        da = dh_next * factor
+        k = 1 / x.shape[0] if mean else 1
+        dx = da @ (Wh.T if dx_through_Wh else Wx.T)
+        dh_prev = dh_next if dh_prev_copy else da @ (Wh if W_as_is else Wh.T)
+        h_used = h_prev if h_for_dWh == "prev" else h_next
+        db = k * da.sum(axis=0) if db_axis == 0 else da
+        return dx, dh_prev, k * x.T @ da, k * h_used.T @ da, db
+    return rnn_step_backward
+
+
+def _seq_bwd(step=step_backward, carry="both", weights="sum", reverse_dx=False, stack=False):
+    def rnn_backward(dh, caches):
+        T = dh.shape[0]
+        carried = np.zeros_like(dh[0])
+        dx = [None] * T
+        parts = []
+        for t in reversed(range(T)):
+            g = {"both": dh[t] + carried, "none": dh[t],
+                 "only": carried if t < T - 1 else dh[t]}[carry]
+            dx[t], carried, gx, gh, gb = step(g, caches[t])
+            parts.append((gx, gh, gb))
+        if stack:
+            w = [np.stack([p[k] for p in parts]) for k in range(3)]
+        elif weights == "sum":
+            w = [sum(p[k] for p in parts) for k in range(3)]
+        elif weights == "mean":
+            w = [sum(p[k] for p in parts) / T for k in range(3)]
+        else:
+            w = list(parts[-1])
+        dx = np.stack(dx)
+        return (dx[::-1] if reverse_dx else dx), carried, *w
+    return rnn_backward
+
+
+def _step_fwd(mistake):
+    def rnn_step_forward(x, h_prev, Wx, Wh, b):
+        a = {"no b": x @ Wx + h_prev @ Wh, "no Wh": x @ Wx + b, "no Wx": h_prev @ Wh + b,
+             "Wh.T": x @ Wx + h_prev @ Wh.T + b}.get(mistake, x @ Wx + h_prev @ Wh + b)
+        h = {"no tanh": a, "sigmoid": 1 / (1 + np.exp(-a))}.get(mistake, np.tanh(a))
+        return h, (x, h_prev, Wx, Wh, h)
+    return rnn_step_forward
+
+
+def _seq_fwd(step=None, stale=False):
+    def rnn_forward(x, h0, Wx, Wh, b):
+        hs, h = [], h0
+        for t in range(x.shape[0]):
+            h = (step or step_forward)(x[t], h0 if stale else h, Wx, Wh, b)[0]
+            hs.append(h)
+        return np.stack(hs), None
+    return rnn_forward
+
+
+# (check, kwargs, wrong implementation, what the hint must say)
+CATALOGUE = [
+    (checks.step_forward_values, {}, _step_fwd("no b"), "the bias b is missing"),
+    (checks.step_forward_values, {}, _step_fwd("no tanh"), "the tanh is missing"),
+    (checks.step_forward_values, {}, _step_fwd("sigmoid"), "a sigmoid is used"),
+    (checks.step_forward_values, {}, _step_fwd("no Wh"), "recurrent term"),
+    (checks.step_forward_values, {}, _step_fwd("no Wx"), "input term"),
+    (checks.step_forward_values, {}, _step_fwd("Wh.T"), "Wh is used transposed"),
+    (checks.forward_values, {}, _seq_fwd(_step_fwd("no b")), "the bias b is missing"),
+    (checks.forward_values, {}, _seq_fwd(_step_fwd("no tanh")), "the tanh is missing"),
+    (checks.forward_values, {}, _seq_fwd(stale=True), "every step starts from h0"),
+    (checks.step_backward_grad, {"grad": "dx"}, _step_bwd(deriv="none"), "derivative of tanh is missing"),
+    (checks.step_backward_grad, {"grad": "dWh"}, _step_bwd(deriv="none"), "derivative of tanh is missing"),
+    (checks.step_backward_grad, {"grad": "db"}, _step_bwd(deriv="twice"), "applying tanh to h_next again"),
+    (checks.step_backward_grad, {"grad": "dWx"}, _step_bwd(deriv="prev"), "taken at h_prev"),
+    (checks.step_backward_grad, {"grad": "dWx"}, _step_bwd(mean=True), "averaged"),
+    (checks.step_backward_grad, {"grad": "db"}, _step_bwd(mean=True), "averaged"),
+    (checks.step_backward_grad, {"grad": "db"}, _step_bwd(db_axis=None), "extra leading axis"),
+    (checks.step_backward_grad, {"grad": "dh_prev"}, _step_bwd(W_as_is=True), "without its transpose"),
+    (checks.step_backward_grad, {"grad": "dh_prev"}, _step_bwd(dh_prev_copy=True), "passed through"),
+    (checks.step_backward_grad, {"grad": "dWh"}, _step_bwd(h_for_dWh="next"), "the state the step produced"),
+    (checks.step_backward_grad, {"grad": "dx", "D": 6}, _step_bwd(dx_through_Wh=True), "recurrent weights"),
+    (checks.backward_grad, {"grad": "dWh"}, _seq_bwd(carry="none"), "not added to dh[t]"),
+    (checks.backward_grad, {"grad": "dh0"}, _seq_bwd(carry="none"), "not added to dh[t]"),
+    (checks.backward_grad, {"grad": "dx"}, _seq_bwd(carry="only"), "dh[t] is dropped"),
+    (checks.backward_grad, {"grad": "dWx"}, _seq_bwd(weights="first"), "one step only"),
+    (checks.backward_grad, {"grad": "db"}, _seq_bwd(weights="mean"), "averaged"),
+    (checks.backward_grad, {"grad": "dWx"}, _seq_bwd(stack=True), "extra leading axis"),
+    (checks.backward_grad, {"grad": "dx"}, _seq_bwd(reverse_dx=True), "reverse time order"),
+    (checks.backward_grad, {"grad": "dWh"}, _seq_bwd(step=_step_bwd(deriv="none")), "derivative of tanh is missing"),
+]
+
+
+@pytest.mark.parametrize("check, kwargs, wrong, hint", CATALOGUE,
+                         ids=[f"{c.__name__}-{h[:30]}" for c, _, _, h in CATALOGUE])
+def test_each_typical_mistake_gets_its_hint(check, kwargs, wrong, hint):
+    with pytest.raises(CheckFailed) as info:
+        check(wrong, **kwargs)
+    message = str(info.value)
+    assert hint in message, message
+    no_numbers_beyond(message, [])
+    # and the hidden tests' shapes see the same mistake
+    with pytest.raises(CheckFailed):
+        check(wrong, **kwargs, seed=77)

@@ -197,7 +197,7 @@ def test_sigmoid_instead_of_its_derivative_fails():
     checks.jacobian_values(sigmoid_not_derivative_jacobian)  # tanh is right
     _fails(
         lambda: checks.jacobian_values(sigmoid_not_derivative_jacobian, activation="sigmoid"),
-        "sigma(z) * (1 - sigma(z))",
+        "uses sigmoid(h_prev) itself where its derivative belongs",
     )
 
 
@@ -207,22 +207,22 @@ def test_reversed_norms_fail_with_order_hint():
 
 
 def test_frobenius_norms_fail():
-    _fails(lambda: checks.norms_values(frobenius_norms), "largest singular value")
+    _fails(lambda: checks.norms_values(frobenius_norms), "Frobenius norms")
 
 
 def test_norms_with_transposed_jacobian_fail():
     def norms(h_seq, W, activation):
         return good_norms(h_seq, W, activation, jacobian=transposed_jacobian)
 
-    _fails(lambda: checks.norms_values(norms), "norms[:, ")
+    _fails(lambda: checks.norms_values(norms), "or each one is transposed")
 
 
 def test_bound_without_gamma_fails():
-    _fails(lambda: checks.bound_values(bound_without_gamma), "sigma_max(W) * gamma")
+    _fails(lambda: checks.bound_values(bound_without_gamma), "gamma is missing")
 
 
 def test_bound_with_frobenius_norm_fails():
-    _fails(lambda: checks.bound_values(bound_frobenius), "largest singular value")
+    _fails(lambda: checks.bound_values(bound_frobenius), "the Frobenius norm")
 
 
 def test_bound_must_accept_int_steps():
@@ -276,3 +276,38 @@ def test_wrong_return_types_are_reported():
 def test_unknown_activation_is_a_caller_error():
     with pytest.raises(ValueError):
         checks.jacobian_values(good_jacobian, activation="relu")
+
+
+# --- more of the catalogue: each typical mistake gets the hint that names it ---------------
+
+
+def _no_derivative(h_prev, W, activation):
+    return np.broadcast_to(W[None], (h_prev.shape[0],) + W.shape).copy()
+
+
+def _rows_scaled(h_prev, W, activation):
+    return _dphi(h_prev, activation)[:, :, None] * W[None]
+
+
+def _norms_left(h_seq, W, activation):
+    T = h_seq.shape[0] - 1
+    N, H = h_seq.shape[1:]
+    out, P = np.zeros((N, T)), np.stack([np.eye(H)] * N)
+    for k in range(T - 1, -1, -1):
+        P = good_jacobian(h_seq[k], W, activation) @ P
+        out[:, k] = np.linalg.norm(P, 2, axis=(1, 2))
+    return out
+
+
+def _bound_max_entry(W, gamma, steps):
+    return (np.abs(W).max() * gamma) ** np.asarray(steps, dtype=np.float64)
+
+
+@pytest.mark.parametrize("call, hint", [
+    (lambda: checks.jacobian_values(_no_derivative), "the derivative of phi is missing"),
+    (lambda: checks.jacobian_values(_rows_scaled), "scales the rows of W"),
+    (lambda: checks.norms_values(_norms_left), "multiplied in the reverse order"),
+    (lambda: checks.bound_values(_bound_max_entry), "its largest entry"),
+], ids=["no derivative", "rows", "product order", "max entry"])
+def test_catalogue_more_mistakes(call, hint):
+    _fails(call, hint)

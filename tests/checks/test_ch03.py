@@ -41,7 +41,7 @@ def _all_checks(fns):
         "fwd_shape": lambda: checks.forward_shape(f["lstm_forward"]),
         "fwd_h": lambda: checks.forward_values(f["lstm_forward"], "h"),
         "fwd_c": lambda: checks.forward_values(f["lstm_forward"], "c"),
-        "dc_last": lambda: checks.backward_dc_last(f["lstm_forward"], f["lstm_backward"]),
+        "dc_last": lambda: checks.backward_dc_last(f["lstm_backward"]),
         "p_shapes": lambda: checks.params_from_torch_shapes(f["lstm_params_from_torch"]),
         "p_forward": lambda: checks.params_from_torch_forward(f["lstm_params_from_torch"]),
         "fb_values": lambda: checks.forget_bias_values(f["init_forget_bias"]),
@@ -49,10 +49,10 @@ def _all_checks(fns):
     }
     for g in checks.STEP_GRADS:
         calls[f"step_{g}"] = lambda g=g: checks.step_backward_grad(
-            f["lstm_step_forward"], f["lstm_step_backward"], g)
+            f["lstm_step_backward"], g)
     for g in checks.SEQ_GRADS:
         calls[f"seq_{g}"] = lambda g=g: checks.backward_grad(
-            f["lstm_forward"], f["lstm_backward"], g)
+            f["lstm_backward"], g)
     for p in checks.PARAMS:
         calls[f"p_{p}"] = lambda p=p: checks.params_from_torch_values(
             f["lstm_params_from_torch"], p)
@@ -88,7 +88,7 @@ def test_hidden_shapes_pass():
     f = SOL
     checks.step_forward_values(f["lstm_step_forward"], "c", seed=9, N=1, D=1, H=1)
     checks.forward_values(f["lstm_forward"], "h", seed=9, T=1, N=1, D=2, H=1)
-    checks.backward_grad(f["lstm_forward"], f["lstm_backward"], "dc0", seed=9, T=1, N=1, D=2, H=1)
+    checks.backward_grad(f["lstm_backward"], "dc0", seed=9, T=1, N=1, D=2, H=1)
     checks.params_from_torch_forward(f["lstm_params_from_torch"], seed=9, T=1, N=1, D=1, H=1)
 
 
@@ -252,7 +252,7 @@ def test_messages_never_go_to_stderr(capfd):
 
 def test_bad_check_arguments():
     with pytest.raises(ValueError):
-        checks.step_backward_grad(SOL["lstm_step_forward"], SOL["lstm_step_backward"], "dq")
+        checks.step_backward_grad(SOL["lstm_step_backward"], "dq")
     with pytest.raises(ValueError):
         checks.forward_values(SOL["lstm_forward"], "z")
     with pytest.raises(ValueError):
@@ -272,3 +272,148 @@ def test_message_names_the_shape_problem():
 
     with pytest.raises(CheckFailed, match=re.escape("h_next has shape (4, 3), expected (3, 4)")):
         checks.step_forward_shape(wrong_shape)
+
+
+# --- the backward checks never run the learner's forward ---------------------------------
+
+
+def test_a_buggy_forward_costs_no_backward_point():
+    fns = dict(SOL)
+    good = SOL["lstm_step_forward"]
+    fns["lstm_step_forward"] = lambda x, h, c, Wx, Wh, b: good(x, h, c, Wx, Wh, 0 * b)
+    fns["lstm_forward"] = lambda *a: (_ for _ in ()).throw(ValueError("broken"))
+    results = _all_checks(fns)
+    assert {"step_h", "step_c", "fwd_shape", "fwd_h", "fwd_c"} <= _failing(results)
+    assert not {k for k in _failing(results) if k.startswith(("step_d", "seq_", "dc_last"))}
+
+
+# --- the catalogue: each typical mistake gets the hint that names it -----------------------
+
+
+def _step_bwd(mistake):
+    """A learner's step backward with one typical mistake (written here, not taken from
+    lstm_ref.checks)."""
+    def lstm_step_backward(dh_next, dc_next, cache):
+        x, h_prev, c_prev, Wx, Wh, i, f, g, o, tanh_c = cache
+        dtanh = 1.0 if mistake == "no tanh' c" else 1 - tanh_c**2
+        dc = dc_next + dh_next * o * dtanh
+        if mistake == "no dc_next":
+            dc = dh_next * o * dtanh
+        if mistake == "no h path":
+            dc = dc_next
+        d = (lambda s: 1.0) if mistake == "no sigmoid'" else (lambda s: s * (1 - s))
+        dg = 1.0 if mistake == "no tanh' g" else 1 - g**2
+        blocks = [dc * g * d(i), dc * c_prev * d(f), dc * i * dg, dh_next * tanh_c * d(o)]
+        if mistake == "order":
+            blocks[2], blocks[3] = blocks[3], blocks[2]
+        da = np.concatenate(blocks, axis=1)
+        k = 1 / x.shape[0] if mistake == "mean" else 1
+        dc_prev = dc if mistake == "dc_prev no f" else dc * f
+        if mistake == "dc_prev only dc_next":
+            dc_prev = dc_next * f
+        db = da if mistake == "db unsummed" else k * da.sum(0)
+        return da @ Wx.T, da @ Wh.T, dc_prev, k * x.T @ da, k * h_prev.T @ da, db
+    return lstm_step_backward
+
+
+def _seq_bwd(mistake=None, step=None):
+    step = step or SOL["lstm_step_backward"]
+
+    def lstm_backward(dh, cache, dc_last=None):
+        T = dh.shape[0]
+        dh_c = np.zeros_like(dh[0])
+        dc_c = np.zeros_like(dh[0])
+        if dc_last is not None and mistake != "no dc_last":
+            dc_c = dc_last.copy()
+        dx, parts = [None] * T, []
+        for t in reversed(range(T)):
+            gh = dh[t] if mistake == "no dh carry" else dh[t] + dh_c
+            dx[t], dh_c, dc_c, a, b, c = step(gh, dc_c, cache[t])
+            if mistake == "no dc carry":
+                dc_c = np.zeros_like(dc_c)
+            parts.append((a, b, c))
+        w = list(parts[-1]) if mistake == "first" else [sum(p[k] for p in parts)
+                                                        for k in range(3)]
+        return (np.stack(dx), dh_c, dc_c, *w)
+    return lstm_backward
+
+
+def _step_fwd(mistake):
+    def lstm_step_forward(x, h_prev, c_prev, Wx, Wh, b):
+        H = h_prev.shape[1]
+        a = x @ Wx + h_prev @ Wh + (0 if mistake == "no b" else b)
+        i, f, g, o = (a[:, k * H:(k + 1) * H] for k in range(4))
+        if mistake == "order":
+            g, o = o, g
+        sig = np.tanh if mistake == "tanh gates" else (lambda z: 1 / (1 + np.exp(-z)))
+        i, f, o = sig(i), sig(f), sig(o)
+        g = 1 / (1 + np.exp(-g)) if mistake == "sigmoid g" else np.tanh(g)
+        c = (c_prev if mistake == "no f" else f * c_prev) + (g if mistake == "no i" else i * g)
+        h = o * (c if mistake == "no tanh c" else np.tanh(c))
+        return h, c, None
+    return lstm_step_forward
+
+
+def _seq_fwd(step):
+    def lstm_forward(x, h0, c0, Wx, Wh, b):
+        hs, cs, h, c = [], [], h0, c0
+        for t in range(x.shape[0]):
+            h, c, _ = step(x[t], h, c, Wx, Wh, b)
+            hs.append(h)
+            cs.append(c)
+        return np.stack(hs), np.stack(cs), None
+    return lstm_forward
+
+
+def _stale(x, h0, c0, Wx, Wh, b):
+    out = [SOL["lstm_step_forward"](x[t], h0, c0, Wx, Wh, b) for t in range(x.shape[0])]
+    return np.stack([o[0] for o in out]), np.stack([o[1] for o in out]), None
+
+
+SB, SQ = checks.step_backward_grad, checks.backward_grad
+SF, FV = checks.step_forward_values, checks.forward_values
+CATALOGUE = [
+    (SF, ("h",), _step_fwd("order"), "i, f, o, g"),
+    (SF, ("c",), _step_fwd("no b"), "the bias b is missing"),
+    (SF, ("c",), _step_fwd("tanh gates"), "use tanh where they need a sigmoid"),
+    (SF, ("c",), _step_fwd("sigmoid g"), "candidate g uses a sigmoid"),
+    (SF, ("c",), _step_fwd("no f"), "forget gate does not multiply"),
+    (SF, ("c",), _step_fwd("no i"), "input gate does not multiply"),
+    (SF, ("h",), _step_fwd("no tanh c"), "without its tanh"),
+    (FV, ("h",), _seq_fwd(_step_fwd("order")), "i, f, o, g"),
+    (FV, ("c",), _seq_fwd(_step_fwd("no f")), "forget gate does not multiply"),
+    (FV, ("h",), _stale, "every step starts from h0 and c0"),
+    (SB, ("dx",), _step_bwd("order"), "stacked in the order i, f, o, g"),
+    (SB, ("dWh",), _step_bwd("order"), "stacked in the order i, f, o, g"),
+    (SB, ("dWx",), _step_bwd("no sigmoid'"), "derivative of the sigmoid is missing"),
+    (SB, ("db",), _step_bwd("no tanh' g"), "derivative of tanh is missing for the candidate"),
+    (SB, ("dc_prev",), _step_bwd("no tanh' c"), "derivative of tanh(c_next) is missing"),
+    (SB, ("dh_prev",), _step_bwd("no tanh' c"), "derivative of tanh(c_next) is missing"),
+    (SB, ("dc_prev",), _step_bwd("no dc_next"), "dc_next, the gradient arriving"),
+    (SB, ("dx",), _step_bwd("no dc_next"), "dc_next, the gradient arriving"),
+    (SB, ("dc_prev",), _step_bwd("no h path"), "path from h_next into the cell"),
+    (SB, ("dc_prev",), _step_bwd("dc_prev no f"), "does not go through the forget gate"),
+    (SB, ("dc_prev",), _step_bwd("dc_prev only dc_next"), "path from h_next into the cell"),
+    (SB, ("dWx",), _step_bwd("mean"), "averaged"),
+    (SB, ("db",), _step_bwd("db unsummed"), "extra leading axis"),
+    (SQ, ("dWh",), _seq_bwd("no dh carry"), "on h_t coming back from step t+1"),
+    (SQ, ("dc0",), _seq_bwd("no dc carry"), "on c_t coming back from step t+1"),
+    (SQ, ("dx",), _seq_bwd("no dc carry"), "on c_t coming back from step t+1"),
+    (SQ, ("db",), _seq_bwd("first"), "one step only"),
+    (SQ, ("dWx",), _seq_bwd(step=_step_bwd("order")), "i, f, g, o (in the step backward)"),
+    (SQ, ("dh0",), _seq_bwd(step=_step_bwd("no h path")), "path from h_next into the cell"),
+    (checks.backward_dc_last, (), _seq_bwd("no dc_last"), "dc_last is ignored"),
+]
+
+
+@pytest.mark.parametrize("check, args, wrong, hint", CATALOGUE,
+                         ids=[f"{c.__name__}-{h[:30]}" for c, _, _, h in CATALOGUE])
+def test_each_typical_mistake_gets_its_hint(check, args, wrong, hint):
+    with pytest.raises(CheckFailed) as info:
+        check(wrong, *args)
+    message = str(info.value)
+    assert hint in message, message
+    summary = re.sub(r"largest relative error [^ ,]+", "", message)
+    assert not re.search(r"(?<![\de.])-?\d+\.\d{2,}(?!e)", summary), message
+    with pytest.raises(CheckFailed):  # the hidden tests' inputs see it too
+        check(wrong, *args, seed=77)

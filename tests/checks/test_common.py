@@ -74,3 +74,18 @@ def test_check_decorator_prints_one_ok_line(capsys):
     silent()
     out = capsys.readouterr()
     assert out.out == "OK: the shape is right\nOK: silent\n" and out.err == ""
+
+
+@pytest.mark.parametrize("chapter", ["ch01", "ch02", "ch03"])
+def test_reference_exercised_names_the_locked_functions(chapter):
+    """Each ``module:qualname`` of REFERENCE_EXERCISED resolves to a reference function that
+    the chapter's checks also lock in-process (visible mode)."""
+    import functools
+    import importlib
+
+    checks = importlib.import_module(f"lstm_ref.checks.{chapter}")
+    assert checks.REFERENCE_EXERCISED
+    for name in checks.REFERENCE_EXERCISED:
+        module, qualname = name.split(":")
+        obj = functools.reduce(getattr, qualname.split("."), importlib.import_module(module))
+        assert callable(obj) and obj in checks.LOCKED, name

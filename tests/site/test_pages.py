@@ -42,3 +42,17 @@ def test_every_toc_page_has_a_title(site, docname):
     soup = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser")
     h1 = soup.select_one("article h1, main h1, h1")
     assert h1 is not None and h1.get_text(strip=True), f"{docname} has no title"
+
+
+# Pages Sphinx makes besides the toc's: the search page, the general index, the root redirect. Anything else
+# (a domain index such as sphinx-proof's prf-prf.html, which lists internal labels) is a page
+# no reader was meant to see.
+GENERATED_PAGES = {"search", "genindex", "index"}  # index: Jupyter Book's redirect
+
+
+def test_no_page_outside_the_toc(site, html_pages, toc):
+    extra = sorted(
+        str(p.relative_to(site).with_suffix("")) for p in html_pages
+        if str(p.relative_to(site).with_suffix("")) not in set(toc) | GENERATED_PAGES
+    )
+    assert not extra, f"pages that are not in _toc.yml: {extra}"
