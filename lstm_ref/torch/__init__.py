@@ -23,3 +23,8 @@ __all__ = [
     "lstm_cell",
     "lstm_layer",
 ]
+
+# chapter 6: the fused layer (one recurrent product and one element-wise kernel per step)
+from .fused import FusedLSTM, fused_lstm_layer  # noqa: E402
+
+__all__ += ["FusedLSTM", "fused_lstm_layer"]
