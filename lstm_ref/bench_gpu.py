@@ -92,6 +92,40 @@ def cpu_roofline(size=1024, repeats=3):
             "bandwidth_gbs": 2 * big.numel() * 4 / copy / 1e9}
 
 
+def arithmetic_intensity(N, H, bytes_per_element=4):
+    r"""Flops per byte of the per-step product ``h_{t-1} W_{hh}^\top``, ``(N, H) @ (H, 4H)``:
+
+    .. math::
+        I = \frac{2 \cdot N \cdot H \cdot 4H}{b\,(4H \cdot H + N H + 4 N H)}
+          \approx \frac{2N}{b} \quad (N \ll H),
+
+    counting the weight, ``h`` and the output once (``b`` bytes per element)."""
+    return 8 * N * H * H / (bytes_per_element * (4 * H * H + 5 * N * H))
+
+
+def step_product_points(Ns=(1, 4, 16, 64, 256), H=256, repeats=20):
+    """Measured ``(intensity, TFLOP/s)`` of the per-step product on this CPU (float32, the
+    current number of threads), one point per batch size in ``Ns``: the best of
+    ``repeats`` timings of 10 products each."""
+    import torch
+
+    w = torch.randn(H, 4 * H)
+    points = []
+    for N in Ns:
+        h = torch.randn(N, H)
+        out = torch.empty(N, 4 * H)
+
+        def ten():
+            for _ in range(10):
+                torch.mm(h, w, out=out)
+
+        ten()
+        best = min(_wall(ten) for _ in range(repeats)) / 10
+        points.append({"N": N, "H": H, "intensity": arithmetic_intensity(N, H),
+                       "tflops": 8 * N * H * H / best / 1e12, "seconds": best})
+    return points
+
+
 def _wall(fn):
     start = time.perf_counter()
     fn()

@@ -282,7 +282,7 @@ def no_detach_demo(text_ids, vocab_size, hidden_size=32, batch=8, bptt=20, n_seg
 
 
 def carried_vs_reset(train_ids, valid_ids, vocab_size, hidden_size=64, batch=32, bptt=10,
-                     steps=150, lr=3e-3, seeds=(0, 1, 2), eval_chars=8000, num_threads=None):
+                     steps=200, lr=1e-2, seeds=(0, 1, 2), eval_chars=8000, num_threads=None):
     """Held-out bits per character of a model trained with the state carried across segments
     against the same model with the state reset to zeros at every segment.
 
