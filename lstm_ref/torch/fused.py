@@ -52,29 +52,39 @@ def triton_available():
 
 
 # --- the element-wise step, in PyTorch ops ------------------------------------------------
+#
+# Both backends have the same signatures and write into buffers the layer allocated once
+# for the whole sequence, so a step is two kernels on a GPU: the product and this one.
 
 
-def _pointwise_forward_torch(a, c_prev, gates_out):
-    """``a (N, 4H)`` pre-activations (i, f, g, o), ``c_prev (N, H)`` (float32 or 64) ->
-    ``(h, c)``; writes the activated gates into ``gates_out (N, 4H)``."""
+def _pointwise_forward_torch(a, c_prev, gates_out, h_out, c_out):
+    """From ``a (N, 4H)`` pre-activations (i, f, g, o) and ``c_prev (N, H)``: write the
+    activated gates into ``gates_out (N, 4H)``, ``h`` into ``h_out`` and ``c`` into
+    ``c_out`` (``c`` and the arithmetic in ``c_prev``'s dtype, float32 or float64)."""
     a = a.to(c_prev.dtype)
+    H = c_prev.shape[1]
     i, f, g, o = a.chunk(4, dim=1)
     i, f, g, o = i.sigmoid(), f.sigmoid(), g.tanh(), o.sigmoid()
-    c = torch.addcmul(f * c_prev, i, g)
-    h = o * c.tanh()
-    gates_out.copy_(torch.cat([i, f, g, o], dim=1))
-    return h, c
+    torch.addcmul(f * c_prev, i, g, out=c_out)
+    h_out.copy_(o * c_out.tanh())
+    for k, gate in enumerate((i, f, g, o)):
+        gates_out[:, k * H:(k + 1) * H] = gate
 
 
-def _pointwise_backward_torch(dh, dc, gates, c_prev, c):
-    """``dh, dc (N, H)`` gradients on ``h_t, c_t`` -> ``(da (N, 4H), dc_prev (N, H))``."""
+def _pointwise_backward_torch(dh_next, d_out, dc, gates, c_prev, c, da_out, dc_prev_out):
+    """The gradient of one step. ``dh_next`` (from step ``t+1``) plus ``d_out`` (from the
+    output at ``t``) is the gradient on ``h_t``, ``dc`` the one on ``c_t``; write the
+    gradient on the pre-activations into ``da_out (N, 4H)`` and the one on ``c_{t-1}`` into
+    ``dc_prev_out (N, H)``."""
+    H = c.shape[1]
     i, f, g, o = gates.to(c.dtype).chunk(4, dim=1)
-    dh, dc = dh.to(c.dtype), dc.to(c.dtype)
+    dh = (dh_next + d_out).to(c.dtype)
     tc = c.tanh()
-    dc = dc + dh * o * (1 - tc * tc)
-    da = torch.cat([dc * g * i * (1 - i), dc * c_prev * f * (1 - f), dc * i * (1 - g * g),
-                    dh * tc * o * (1 - o)], dim=1)
-    return da, dc * f
+    dc = dc.to(c.dtype) + dh * o * (1 - tc * tc)
+    for k, grad in enumerate((dc * g * i * (1 - i), dc * c_prev * f * (1 - f),
+                              dc * i * (1 - g * g), dh * tc * o * (1 - o))):
+        da_out[:, k * H:(k + 1) * H] = grad
+    torch.mul(dc, f, out=dc_prev_out)
 
 
 # --- the element-wise step, in Triton -----------------------------------------------------
@@ -91,7 +101,8 @@ if triton is not None:
 
     @triton.jit
     def _lstm_fwd_kernel(A, C_prev, H_out, C_out, G_out, n_elements, H, BLOCK: tl.constexpr):
-        # one program per BLOCK elements of the (N, H) state; A and G_out are (N, 4H)
+        # one program per BLOCK elements of the (N, H) state; A and G_out are (N, 4H),
+        # every tensor contiguous
         offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
         mask = offs < n_elements
         row = offs // H
@@ -108,7 +119,7 @@ if triton is not None:
         o = _sigmoid(ao)
         c = f * cp + i * g
         h = o * _tanh(c)
-        tl.store(C_out + offs, c, mask=mask)
+        tl.store(C_out + offs, c.to(C_out.dtype.element_ty), mask=mask)
         tl.store(H_out + offs, h.to(H_out.dtype.element_ty), mask=mask)
         ty = G_out.dtype.element_ty
         tl.store(G_out + base, i.to(ty), mask=mask)
@@ -117,7 +128,7 @@ if triton is not None:
         tl.store(G_out + base + 3 * H, o.to(ty), mask=mask)
 
     @triton.jit
-    def _lstm_bwd_kernel(DH, DC, G, C_prev, C, DA, DC_prev, n_elements, H,
+    def _lstm_bwd_kernel(DH_next, D_out, DC, G, C_prev, C, DA, DC_prev, n_elements, H,
                          BLOCK: tl.constexpr):
         offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
         mask = offs < n_elements
@@ -128,7 +139,8 @@ if triton is not None:
         f = tl.load(G + base + H, mask=mask, other=0.0).to(tl.float32)
         g = tl.load(G + base + 2 * H, mask=mask, other=0.0).to(tl.float32)
         o = tl.load(G + base + 3 * H, mask=mask, other=0.0).to(tl.float32)
-        dh = tl.load(DH + offs, mask=mask, other=0.0).to(tl.float32)
+        dh = tl.load(DH_next + offs, mask=mask, other=0.0).to(tl.float32)
+        dh += tl.load(D_out + offs, mask=mask, other=0.0).to(tl.float32)
         dc = tl.load(DC + offs, mask=mask, other=0.0).to(tl.float32)
         cp = tl.load(C_prev + offs, mask=mask, other=0.0).to(tl.float32)
         c = tl.load(C + offs, mask=mask, other=0.0).to(tl.float32)
@@ -139,28 +151,25 @@ if triton is not None:
         tl.store(DA + base + H, (dc * cp * f * (1.0 - f)).to(ty), mask=mask)
         tl.store(DA + base + 2 * H, (dc * i * (1.0 - g * g)).to(ty), mask=mask)
         tl.store(DA + base + 3 * H, (dh * tc * o * (1.0 - o)).to(ty), mask=mask)
-        tl.store(DC_prev + offs, dc * f, mask=mask)
+        tl.store(DC_prev + offs, (dc * f).to(DC_prev.dtype.element_ty), mask=mask)
 
 _BLOCK = 512
 
 
-def _pointwise_forward_triton(a, c_prev, gates_out):
-    N, H = c_prev.shape
-    h = torch.empty((N, H), device=a.device, dtype=a.dtype)
-    c = torch.empty((N, H), device=a.device, dtype=torch.float32)
-    n = N * H
-    _lstm_fwd_kernel[(triton.cdiv(n, _BLOCK),)](a, c_prev, h, c, gates_out, n, H, BLOCK=_BLOCK)
-    return h, c
+def _grid(n):
+    return ((n + _BLOCK - 1) // _BLOCK,)
 
 
-def _pointwise_backward_triton(dh, dc, gates, c_prev, c):
-    N, H = c.shape
-    da = torch.empty((N, 4 * H), device=gates.device, dtype=gates.dtype)
-    dc_prev = torch.empty((N, H), device=gates.device, dtype=torch.float32)
-    n = N * H
-    _lstm_bwd_kernel[(triton.cdiv(n, _BLOCK),)](dh.contiguous(), dc.contiguous(), gates,
-                                                c_prev, c, da, dc_prev, n, H, BLOCK=_BLOCK)
-    return da, dc_prev
+def _pointwise_forward_triton(a, c_prev, gates_out, h_out, c_out):
+    n = c_prev.numel()
+    _lstm_fwd_kernel[_grid(n)](a, c_prev, h_out, c_out, gates_out, n, c_prev.shape[1],
+                               BLOCK=_BLOCK)
+
+
+def _pointwise_backward_triton(dh_next, d_out, dc, gates, c_prev, c, da_out, dc_prev_out):
+    n = c.numel()
+    _lstm_bwd_kernel[_grid(n)](dh_next, d_out, dc, gates, c_prev, c, da_out, dc_prev_out, n,
+                               c.shape[1], BLOCK=_BLOCK)
 
 
 def _kernels(device, backend):
@@ -200,11 +209,10 @@ class FusedLSTMFunction(torch.autograd.Function):
         gates = x.new_empty(T, N, 4 * H)
         hs[0] = h0
         cs[0] = c0
-        for t in range(T):
-            a = torch.addmm(xw[t], hs[t], w_hh_t)  # (N, 4H)
-            h, c = fwd(a, cs[t], gates[t])
-            hs[t + 1] = h
-            cs[t + 1] = c
+        a = x.new_empty(N, 4 * H)
+        for t in range(T):  # two kernels per step: the product, the element-wise update
+            torch.addmm(xw[t], hs[t], w_hh_t, out=a)  # (N, 4H)
+            fwd(a, cs[t], gates[t], hs[t + 1], cs[t + 1])
         ctx.backend = backend
         ctx.save_for_backward(x, w_ih, w_hh, hs, cs, gates)
         return hs[1:], hs[T].clone(), cs[T].to(x.dtype)
@@ -218,15 +226,14 @@ class FusedLSTMFunction(torch.autograd.Function):
         _, bwd = _kernels(x.device, ctx.backend)
         cdt = cs.dtype
         dA = x.new_empty(T, N, 4 * H)
-        dh = d_hn if d_hn is not None else x.new_zeros(N, H)
-        dc = (d_cn if d_cn is not None else x.new_zeros(N, H)).to(cdt)
-        if d_out is None:
-            d_out = x.new_zeros(T, N, H)
-        for t in range(T - 1, -1, -1):
-            dh = dh + d_out[t]
-            da, dc = bwd(dh, dc, gates[t], cs[t], cs[t + 1])
-            dA[t] = da
-            dh = dA[t] @ w_hh  # (N, H)
+        dh = (d_hn if d_hn is not None else x.new_zeros(N, H)).contiguous()
+        dc = (d_cn if d_cn is not None else x.new_zeros(N, H)).to(cdt, copy=True)
+        d_out = x.new_zeros(T, N, H) if d_out is None else d_out.contiguous()
+        dc_prev = torch.empty_like(dc)
+        for t in range(T - 1, -1, -1):  # two kernels per step, as forward
+            bwd(dh, d_out[t], dc, gates[t], cs[t], cs[t + 1], dA[t], dc_prev)
+            dc, dc_prev = dc_prev, dc
+            dh = torch.mm(dA[t], w_hh)  # (N, H): the gradient reaching h_{t-1}
         dA2 = dA.view(T * N, 4 * H)
         d_w_ih = dA2.t() @ x.reshape(T * N, D)  # (4H, D): one product over all steps
         d_w_hh = dA2.t() @ hs[:-1].reshape(T * N, H)  # (4H, H)
