@@ -44,6 +44,7 @@ def _small(corpus, **kw):
     (["--resume"], "--resume needs --checkpoint"),
     (["--corpus", "/no/such/file"], "no corpus"),
     (["--clip", "-1"], "--clip must be >= 0"),
+    (["--amp", "fp16", "--device", "cpu"], "--amp fp16 needs --device cuda"),
 ])
 def test_bad_arguments_give_one_line_and_status_2(argv, message, capsys):
     assert main(argv) == 2

@@ -148,6 +148,9 @@ def validate(config):
     if config.stop_after is not None and not 1 <= config.stop_after <= config.steps:
         raise ConfigError(f"--stop-after must be in 1..{config.steps}, got {config.stop_after}")
     device = resolve_device(config.device)
+    if config.amp == "fp16" and device == "cpu":
+        raise ConfigError("--amp fp16 needs --device cuda (CPU kernels lack fp16 support, "
+                          "e.g. the LSTM's); use --amp bf16 on a CPU")
     if device == "cuda" and config.nproc > torch.cuda.device_count():
         raise ConfigError(
             f"--nproc {config.nproc} on CUDA needs {config.nproc} GPUs, "
@@ -360,7 +363,9 @@ def run_worker(config, rank=0, world=1, echo=print):
         scaler.step(opt)
         scaler.update()
         sched.step()
-        state = tuple(s.detach() for s in state)  # truncate: the next backward stops here
+        # truncate: the next backward stops here; carried in the parameters' dtype (autocast
+        # may have returned it in 16 bits)
+        state = tuple(s.detach().to(dtype) for s in state)
         step += 1
         value = loss.detach()
         if world > 1:
