@@ -128,13 +128,15 @@ def test_ddp_gradient_equals_single_process_gradient_float64():
     assert diff <= 1e-12
 
 
-def test_two_process_run_lowers_the_loss():
+def test_two_process_run_lowers_the_loss_and_saves_every_stream(tmp_path):
     result = train(Config(device="cpu", nproc=2, hidden=32, batch=8, bptt=16, steps=20,
-                          lr=1e-2, eval_chars=400, sample_len=0, log_every=100),
-                   echo=lambda *a: None)
+                          lr=1e-2, eval_chars=400, sample_len=0, log_every=100,
+                          checkpoint=str(tmp_path)), echo=lambda *a: None)
     losses = [r["loss"] for r in result["curve"]]
     assert result["nproc"] == 2 and len(losses) == 20
     assert sum(losses[-3:]) / 3 < losses[0] - 0.5
+    h, c = load_checkpoint(str(tmp_path))["state"]  # gathered from both processes
+    assert h.shape == c.shape == (1, 8, 32)
 
 
 # --- the truncated-BPTT pieces ----------------------------------------------------------
