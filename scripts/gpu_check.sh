@@ -15,12 +15,30 @@
 set -u
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu_out}"
-PY="${PYTHON:-python}"
+# the interpreter: $PYTHON if set, else the first of these whose torch sees a GPU
+PY="${PYTHON:-}"
+if [ -z "$PY" ]; then
+  for cand in .venv/bin/python python3 python; do
+    if command -v "$cand" > /dev/null 2>&1 && \
+       "$cand" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2> /dev/null; then
+      PY="$cand"; break
+    fi
+  done
+  if [ -z "$PY" ]; then  # no GPU anywhere: the first that has torch, to report that
+    for cand in .venv/bin/python python3 python; do
+      if command -v "$cand" > /dev/null 2>&1 && "$cand" -c "import torch" 2> /dev/null; then
+        PY="$cand"; break
+      fi
+    done
+  fi
+  PY="${PY:-python3}"
+fi
 mkdir -p "$OUT"
+echo "python: $PY" > "$OUT/device.txt"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 declare -A RC
 "$PY" -c "import torch, sys; print(torch.__version__, torch.cuda.is_available() and torch.cuda.get_device_name()); sys.exit(0 if torch.cuda.is_available() else 3)" \
-  | tee "$OUT/device.txt"
+  | tee -a "$OUT/device.txt"
 RC[device]=${PIPESTATUS[0]}
 if [ "${RC[device]}" != 0 ]; then
   echo "no CUDA device visible to $PY (a CPU-only torch?): nothing to check" >&2
