@@ -352,6 +352,8 @@ def run(device="auto", T=None, Ns=None, Hs=None, dtypes=None, impls=IMPLS, repea
                             if ref is not None and ref[pass_]:
                                 row["ratio_to_cudnn"] = ref[pass_] / s
                         result["rows"].append(row)
+                if out:  # after each case, so a run cut short still leaves its results
+                    _write_json(result, out)
     for r in result["rows"]:
         if all(r.get(k) == TARGET[k] for k in ("impl", "pass", "N", "H", "dtype")) and \
                 r["ratio_to_cudnn"] is not None:
@@ -359,11 +361,16 @@ def run(device="auto", T=None, Ns=None, Hs=None, dtypes=None, impls=IMPLS, repea
                                     met=r["ratio_to_cudnn"] >= TARGET["min_ratio_to_cudnn"])
     echo(format_table(result))
     if out:
-        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        with open(out, "w") as fh:
-            json.dump(result, fh, indent=1)
+        _write_json(result, out)
         echo(f"wrote {out}")
     return result
+
+
+def _write_json(result, out):
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out + ".tmp", "w") as fh:
+        json.dump(result, fh, indent=1)
+    os.replace(out + ".tmp", out)
 
 
 def format_table(result):
