@@ -44,6 +44,7 @@ def _small(corpus, **kw):
     (["--resume"], "--resume needs --checkpoint"),
     (["--corpus", "/no/such/file"], "no corpus"),
     (["--clip", "-1"], "--clip must be >= 0"),
+    (["--eval-chars", "10"], "held-out evaluation needs"),
     (["--amp", "fp16", "--device", "cpu"], "--amp fp16 needs --device cuda"),
 ])
 def test_bad_arguments_give_one_line_and_status_2(argv, message, capsys):
@@ -199,3 +200,13 @@ def test_carried_state_beats_reset_state_on_held_out_text():
                                  bptt=5, steps=40, seeds=(0,), eval_chars=1000)
     assert len(res["carried"]) == len(res["reset"]) == 1
     assert 1.0 < res["carried"][0] < 6.5 and 1.0 < res["reset"][0] < 6.5
+
+
+def test_help_lists_every_option(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for option in ("--device", "--model", "--amp", "--nproc", "--checkpoint", "--resume",
+                   "--bptt", "--clip", "--temperature", "--sample-len", "--eval-every"):
+        assert option in out

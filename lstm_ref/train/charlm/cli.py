@@ -26,7 +26,7 @@ HELP = {
     "checkpoint": "directory for checkpoint.pt and the curve",
     "resume": "continue from the checkpoint in --checkpoint",
     "seed": "random seed (initialisation, sampling)",
-    "corpus": "bundled corpus name or a UTF-8 text file (last 10%% held out)",
+    "corpus": "bundled corpus name or a UTF-8 text file (its last tenth is held out)",
     "eval_every": "held-out evaluation every N steps (0: at the end only)",
     "eval_chars": "held-out characters to evaluate",
     "sample_len": "characters to sample at the end (0: none)",
@@ -54,18 +54,14 @@ def build_parser():
                      argument_default=argparse.SUPPRESS)
     for field in dataclasses.fields(Config):
         flag = "--" + field.name.replace("_", "-")
-        default = field.default
         if field.name == "resume":
             parser.add_argument(flag, action="store_true", help=HELP[field.name])
             continue
-        kind = {"int": int, "float": float}.get(type(default).__name__, str)
-        if field.name in ("stop_after",):
+        kind = {"int": int, "float": float}.get(type(field.default).__name__, str)
+        if field.name == "stop_after":
             kind = int
-        if field.name in ("clip", "lr", "temperature"):
-            kind = float
         parser.add_argument(flag, type=kind, choices=CHOICES.get(field.name),
-                            help=f"{HELP[field.name]} (default: {default})".replace("%", "%%")
-                            if "%%" not in HELP[field.name] else HELP[field.name])
+                            help=f"{HELP[field.name]} (default: {field.default})")
     return parser
 
 

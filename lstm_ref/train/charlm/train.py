@@ -157,9 +157,15 @@ def validate(config):
             f"{torch.cuda.device_count()} visible"
         )
     try:
-        load_corpus(config.corpus)
+        train_ids, valid_ids, _ = load_corpus(config.corpus)
     except (ValueError, OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"--corpus: {exc}") from None
+    if len(train_ids) < 2 * config.batch:
+        raise ConfigError(f"the corpus's {len(train_ids)} training characters are too few for "
+                          f"--batch {config.batch} streams of at least 2 characters")
+    if min(config.eval_chars, len(valid_ids)) < 2 * EVAL_STREAMS:
+        raise ConfigError(f"held-out evaluation needs at least {2 * EVAL_STREAMS} characters "
+                          f"(--eval-chars {config.eval_chars}, {len(valid_ids)} held out)")
     return device
 
 
