@@ -124,7 +124,7 @@ def test_a_run_without_the_state_in_the_checkpoint_would_differ(corpus, tmp_path
 
 
 def test_ddp_gradient_equals_single_process_gradient_float64():
-    diff, scale = ddp_gradient_check(nproc=2)
+    diff, scale = ddp_gradient_check(nproc=2, timeout=90)
     assert scale > 1e-3
     assert diff <= 1e-12
 
@@ -132,7 +132,7 @@ def test_ddp_gradient_equals_single_process_gradient_float64():
 def test_two_process_run_lowers_the_loss_and_saves_every_stream(tmp_path):
     result = train(Config(device="cpu", nproc=2, hidden=32, batch=8, bptt=16, steps=20,
                           lr=1e-2, eval_chars=400, sample_len=0, log_every=100,
-                          checkpoint=str(tmp_path)), echo=lambda *a: None)
+                          checkpoint=str(tmp_path)), echo=lambda *a: None, timeout=90)
     losses = [r["loss"] for r in result["curve"]]
     assert result["nproc"] == 2 and len(losses) == 20
     assert sum(losses[-3:]) / 3 < losses[0] - 0.5

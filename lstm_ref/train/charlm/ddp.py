@@ -20,7 +20,7 @@ import torch
 from torch.nn import functional as F
 
 from .model import CharLM
-from .train import _free_port
+from .train import _free_port, spawn
 
 
 def _batch(seed, vocab, T, N):
@@ -61,10 +61,12 @@ def _rank(rank, world, port, path, seed, vocab, hidden, layers, T, N, model):
 
 
 def ddp_gradient_check(nproc=2, seed=0, vocab=11, hidden=8, layers=2, T=7, N=4,
-                       model="cudnn"):
+                       model="cudnn", timeout=120):
     """The largest absolute difference between the gradient ``DistributedDataParallel``
     gives rank 0 (``nproc`` CPU processes, gloo, each ``N / nproc`` streams) and the
     gradient of one process on the whole batch; float64 throughout.
+
+    The processes are given up after ``timeout`` seconds (``TimeoutError``).
 
     Returns:
         ``(max_abs_diff, max_abs_grad)``: the largest difference over every parameter and
@@ -72,12 +74,10 @@ def ddp_gradient_check(nproc=2, seed=0, vocab=11, hidden=8, layers=2, T=7, N=4,
     """
     if N % nproc:
         raise ValueError(f"N={N} must be divisible by nproc={nproc}")
-    import torch.multiprocessing as mp
-
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "grads.pt")
-        mp.spawn(_rank, args=(nproc, _free_port(), path, seed, vocab, hidden, layers, T, N,
-                              model), nprocs=nproc, join=True)
+        spawn(_rank, (nproc, _free_port(), path, seed, vocab, hidden, layers, T, N, model),
+              nproc, timeout)
         got = torch.load(path, weights_only=True)
     single = _model(seed, vocab, hidden, layers, model)
     x, y = _batch(seed + 1, vocab, T, N)

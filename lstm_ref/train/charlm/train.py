@@ -418,6 +418,24 @@ def _free_port():
         return s.getsockname()[1]
 
 
+def spawn(fn, args, nprocs, timeout=None):
+    """``torch.multiprocessing.spawn(fn, args, nprocs)`` that gives up after ``timeout``
+    seconds (None: never): the processes are terminated and ``TimeoutError`` raised, so a
+    hung collective cannot block the caller forever. A worker's exception is re-raised."""
+    import torch.multiprocessing as mp
+
+    context = mp.spawn(fn, args=args, nprocs=nprocs, join=False)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while not context.join(timeout=1.0):
+        if deadline is not None and time.monotonic() > deadline:
+            for process in context.processes:
+                if process.is_alive():
+                    process.terminate()
+            for process in context.processes:
+                process.join(5)
+            raise TimeoutError(f"{nprocs} processes did not finish within {timeout} s")
+
+
 def _spawned(rank, world, config, port, result_path):
     import torch.distributed as dist
 
@@ -433,10 +451,11 @@ def _spawned(rank, world, config, port, result_path):
         dist.destroy_process_group()
 
 
-def train(config, echo=print):
+def train(config, echo=print, timeout=None):
     """Run ``config`` (validated first): in this process, or in ``config.nproc`` spawned
-    processes, or as one rank of a ``torchrun`` launch (``WORLD_SIZE`` set). Returns the
-    results dict of rank 0 (None on other torchrun ranks)."""
+    processes (given up after ``timeout`` seconds if set), or as one rank of a ``torchrun``
+    launch (``WORLD_SIZE`` set). Returns the results dict of rank 0 (None on other torchrun
+    ranks)."""
     validate(config)
     if config.resume:
         load_checkpoint(config.checkpoint)  # a one-line error before any process starts
@@ -453,11 +472,9 @@ def train(config, echo=print):
             dist.destroy_process_group()
     if config.nproc == 1:
         return run_worker(config, echo=echo)
-    import torch.multiprocessing as mp
-
     with tempfile.TemporaryDirectory() as tmp:
         result_path = os.path.join(tmp, "result.json")
-        mp.spawn(_spawned, args=(config.nproc, config, _free_port(), result_path),
-                 nprocs=config.nproc, join=True)
+        spawn(_spawned, (config.nproc, config, _free_port(), result_path), config.nproc,
+              timeout)
         with open(result_path) as fh:
             return json.load(fh)
