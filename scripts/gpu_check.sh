@@ -15,7 +15,7 @@
 # the benchmark writes its JSON after every case, so a stage cut short keeps what it measured.
 set -u
 cd "$(dirname "$0")/.."
-OUT="${OUT:-$PWD/gpu_out}"
+OUT="${OUT:-${TMPDIR:-/tmp}/lstm_ref_gpu_check}"
 # the interpreter: $PYTHON if set, else the first of these whose torch sees a GPU
 PY="${PYTHON:-}"
 if [ -z "$PY" ]; then
