@@ -10,8 +10,11 @@ gets its gradient from one matrix product over all steps instead of one per step
 ``lstm_layer``, ``rnn_cell``, ``rnn_layer``) take the weights as arguments.
 """
 
+from .fused import FusedLSTM, fused_lstm_layer
+from .gru import GRU, GRUCell, gru_cell, gru_layer
 from .lstm import LSTM, LSTMCell, lstm_cell, lstm_layer
 from .rnn import RNN, RNNCell, rnn_cell, rnn_layer
+from .variants import VariantLSTM
 
 __all__ = [
     "RNNCell",
@@ -22,12 +25,13 @@ __all__ = [
     "rnn_layer",
     "lstm_cell",
     "lstm_layer",
+    # chapter 4: the GRU (PyTorch's convention) and the LSTM variants of Greff et al. (2017)
+    "GRUCell",
+    "GRU",
+    "gru_cell",
+    "gru_layer",
+    "VariantLSTM",
+    # chapter 6: one recurrent product and one element-wise kernel per step
+    "FusedLSTM",
+    "fused_lstm_layer",
 ]
-
-# Chapter 4: the GRU (PyTorch's convention) and the LSTM variants of Greff et al. (2017).
-from .gru import GRU, GRUCell, gru_cell, gru_layer  # noqa: E402
-
-__all__ += ["GRUCell", "GRU", "gru_cell", "gru_layer"]
-from .variants import VariantLSTM  # noqa: E402
-
-__all__ += ["VariantLSTM"]

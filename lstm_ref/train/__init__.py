@@ -10,3 +10,7 @@
 Import from the modules themselves (``from lstm_ref.train.adding import train_adding``);
 importing ``lstm_ref.train`` alone imports none of them, and so not torch.
 """
+
+# Chapter 6 (both need torch): ``lstm_ref.train.tbptt``, truncated BPTT over contiguous
+# streams and the page's experiments; ``lstm_ref.train.charlm``, the character-level
+# language-model trainer (``python -m lstm_ref.train.charlm``).
