@@ -53,3 +53,29 @@ __all__ += [
     "clip_grad_norm",
     "clip_grad_value",
 ]
+
+# Chapter 4: the GRU (both reset conventions).
+from .gru import gru_backward, gru_forward, gru_step_backward, gru_step_forward  # noqa: E402
+
+__all__ += ["gru_step_forward", "gru_step_backward", "gru_forward", "gru_backward"]
+
+# Chapter 4: the LSTM family of Greff et al. (2017), one cell with switches.
+from .variants import (  # noqa: E402
+    VARIANTS,
+    count_variant_params,
+    init_variant_params,
+    variant_lstm_backward,
+    variant_lstm_forward,
+    variant_param_shapes,
+    variant_spec,
+)
+
+__all__ += [
+    "VARIANTS",
+    "variant_spec",
+    "variant_param_shapes",
+    "count_variant_params",
+    "init_variant_params",
+    "variant_lstm_forward",
+    "variant_lstm_backward",
+]
