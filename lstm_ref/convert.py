@@ -275,3 +275,79 @@ def numpy_to_torch_rnn(Wx, Wh, b, module, layer=0, direction=0):
         ``module``.
     """
     return _from_numpy(Wx, Wh, b, module, layer, direction, "RNN")
+
+
+# --- the GRU (chapter 4) -------------------------------------------------------------------
+
+from .numpy.gru import _check_weights as _check_gru_weights  # noqa: E402
+
+_KINDS["GRU"] = (3, _check_gru_weights)
+
+
+def gru_params_from_torch(module, layer=0, direction=0):
+    """The numpy weights ``(Wx, Wh, bx, bh)`` of one layer and direction of a torch GRU.
+
+    ``Wx = weight_ih.T (D, 3H)``, ``Wh = weight_hh.T (H, 3H)``, ``bx = bias_ih (3H,)``,
+    ``bh = bias_hh (3H,)`` (zeros when the module has ``bias=False``), gate blocks in order
+    r, z, n, as new arrays of the parameters' dtype. The two biases stay apart: PyTorch's
+    GRU multiplies ``bhn`` by the reset gate. ``gru_forward(x, h0, Wx, Wh, bx, bh)`` (with
+    ``reset_after=True``) then computes what that layer computes.
+
+    Args:
+        module: a ``torch.nn.GRU``/``GRUCell`` or an ``lstm_ref.torch.GRU``/``GRUCell``.
+        layer: which layer, ``0 <= layer < num_layers``.
+        direction: 0 for the forward direction, 1 for the backward one (``_reverse``).
+    """
+    names, has_bias = _param_names(module, layer, direction, "GRU")
+    w_ih = getattr(module, names[0])
+    dtype = {"torch.float32": np.float32, "torch.float64": np.float64}.get(str(w_ih.dtype))
+    if dtype is None:
+        raise ValueError(
+            f"the parameters must be float32 or float64 to convert to numpy, got {w_ih.dtype}"
+        )
+
+    def grab(name, transpose):
+        a = getattr(module, name).detach().cpu().numpy()
+        return np.array(a.T if transpose else a, dtype=dtype, order="C")
+
+    Wx, Wh = grab(names[0], True), grab(names[1], True)
+    if has_bias:
+        bx, bh = grab(names[2], False), grab(names[3], False)
+    else:
+        bx, bh = np.zeros(w_ih.shape[0], dtype=dtype), np.zeros(w_ih.shape[0], dtype=dtype)
+    return Wx, Wh, bx, bh
+
+
+def gru_params_to_torch(Wx, Wh, bx, bh, module, layer=0, direction=0):
+    """Copy numpy weights into one layer and direction of a torch GRU, in place.
+
+    The inverse of :func:`gru_params_from_torch`: ``weight_ih = Wx.T``, ``weight_hh =
+    Wh.T``, ``bias_ih = bx``, ``bias_hh = bh``. Values are converted to the parameters'
+    dtype; gradients are not tracked.
+
+    Args:
+        Wx: ``(D, 3H)``; Wh: ``(H, 3H)``; bx, bh: ``(3H,)`` (both zero if the module has
+            ``bias=False``), gate blocks in order r, z, n.
+        module: a ``torch.nn.GRU``/``GRUCell`` or an ``lstm_ref.torch.GRU``/``GRUCell``.
+        layer, direction: as in :func:`gru_params_from_torch`.
+
+    Returns:
+        ``module``.
+    """
+    names, has_bias = _param_names(module, layer, direction, "GRU")
+    w_ih, w_hh = getattr(module, names[0]), getattr(module, names[1])
+    _check_gru_weights(w_ih.shape[1], w_hh.shape[1], Wx, Wh, bx, bh)
+    if not has_bias and (np.any(bx != 0) or np.any(bh != 0)):
+        raise ValueError(
+            "the module has no biases (bias=False) but bx or bh is not zero; "
+            "build the module with bias=True to load them"
+        )
+    import torch
+
+    with torch.no_grad():
+        w_ih.copy_(torch.from_numpy(np.ascontiguousarray(Wx.T)))
+        w_hh.copy_(torch.from_numpy(np.ascontiguousarray(Wh.T)))
+        if has_bias:
+            getattr(module, names[2]).copy_(torch.from_numpy(np.ascontiguousarray(bx)))
+            getattr(module, names[3]).copy_(torch.from_numpy(np.ascontiguousarray(bh)))
+    return module

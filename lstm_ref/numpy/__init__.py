@@ -79,3 +79,8 @@ __all__ += [
     "variant_lstm_forward",
     "variant_lstm_backward",
 ]
+
+# Chapter 4: stacked and bidirectional networks over any cell, torch's layouts.
+from .stacked import final_states_from_output, stacked_backward, stacked_forward  # noqa: E402
+
+__all__ += ["stacked_forward", "stacked_backward", "final_states_from_output"]

@@ -23,3 +23,11 @@ __all__ = [
     "lstm_cell",
     "lstm_layer",
 ]
+
+# Chapter 4: the GRU (PyTorch's convention) and the LSTM variants of Greff et al. (2017).
+from .gru import GRU, GRUCell, gru_cell, gru_layer  # noqa: E402
+
+__all__ += ["GRUCell", "GRU", "gru_cell", "gru_layer"]
+from .variants import VariantLSTM  # noqa: E402
+
+__all__ += ["VariantLSTM"]
