@@ -22,6 +22,7 @@ This module imports torch; ``import lstm_ref`` does not import it.
 """
 
 import dataclasses
+import itertools
 import time
 
 import numpy as np
@@ -124,9 +125,8 @@ class StudyResult:
 
     Attributes:
         config: the settings.
-        score: the task's headline number, higher is better: Reber, the fraction of the
-            held-out stream's critical steps (the remembered ``T``/``P``) predicted right;
-            counting, the fraction of held-out strings with ``n`` in ``1..n_train``
+        score: the task's headline number, higher is better: Reber, the held-out
+            ``"step_accuracy"`` (see :func:`evaluate_reber`); counting, the fraction of held-out strings with ``n`` in ``1..n_train``
             accepted.
         metrics: more numbers, by name (see :func:`evaluate_reber`,
             :func:`evaluate_counting`).
@@ -154,12 +154,15 @@ def evaluate_reber(model, config, windows=10):
     """Run ``model`` over the held-out continual stream from a zero state, never resetting.
 
     Returns:
-        ``(metrics, curves)``: ``metrics`` holds ``"critical_accuracy"`` (the fraction of
-        critical steps right), ``"step_accuracy"`` (the fraction of all steps whose
-        predicted set is exactly the allowed set) and ``"max_abs_cell"`` (the largest
-        ``|c|`` reached); ``curves`` holds ``"critical_error"`` and ``"cell_abs"`` (mean
-        ``|c|``), one value per window of the stream, and ``"window_steps"``, the step at
-        each window's end.
+        ``(metrics, curves)``: ``metrics`` holds ``"step_accuracy"`` (the fraction of all
+        steps whose predicted set, thresholded at 0.5, is exactly the allowed set),
+        ``"critical_accuracy"`` (the same over the critical steps only),
+        ``"critical_choice"`` (the fraction of critical steps where the remembered symbol
+        gets a larger output than the other of ``T``/``P``: 0.5 is chance) and
+        ``"max_abs_cell"`` (the largest mean ``|c|`` over a 100-step chunk); ``curves``
+        holds ``"step_error"``, ``"critical_error"`` and ``"cell_abs"`` (mean ``|c|``), one
+        value per window of the stream, and ``"window_steps"``, the step at each window's
+        end.
     """
     rng = np.random.default_rng(config.eval_seed)
     x, allowed, critical = continual_embedded_reber(config.eval_steps, config.eval_streams, rng)
@@ -172,8 +175,9 @@ def evaluate_reber(model, config, windows=10):
     logits = torch.cat(chunks)
     ok = _reber_correct(logits, allowed)  # (L, N)
     edges = np.linspace(0, config.eval_steps, windows + 1).astype(int)
-    crit_err, cell_abs = [], []
+    crit_err, cell_abs, step_err = [], [], []
     for lo, hi in zip(edges[:-1], edges[1:]):
+        step_err.append(float(1.0 - ok[lo:hi].float().mean()))
         crit = critical[lo:hi]
         crit_err.append(float(1.0 - ok[lo:hi][crit].float().mean()) if crit.any() else np.nan)
         cell_abs.append(float(np.mean(cells[lo // 100:max(hi // 100, lo // 100 + 1)])))
@@ -187,7 +191,8 @@ def evaluate_reber(model, config, windows=10):
         "step_accuracy": float(ok.float().mean()),
         "max_abs_cell": float(max(cells)),
     }
-    curves = {"critical_error": crit_err, "cell_abs": cell_abs, "window_steps": edges[1:].tolist()}
+    curves = {"step_error": step_err, "critical_error": crit_err, "cell_abs": cell_abs,
+              "window_steps": edges[1:].tolist()}
     return metrics, curves
 
 
@@ -276,7 +281,7 @@ def train_variant(config=None, **overrides):
             if config.task == "reber":
                 losses = _train_reber(model, config, rng, opt, loss_fn)
                 metrics, curves = evaluate_reber(model.eval(), config)
-                score = metrics["critical_accuracy"]
+                score = metrics["step_accuracy"]
             else:
                 losses = _train_counting(model, config, rng, opt, loss_fn)
                 metrics, curves = evaluate_counting(model.eval(), config)
@@ -307,21 +312,22 @@ def run_study(variants, seeds, config=None, **overrides):
 def summarise(study, key="score"):
     """Mean, standard deviation (over seeds, ``ddof=1`` when there are several), min, max and
     the per-seed values of ``key`` (``"score"`` or a name in the results' ``metrics``) for
-    each variant, and the mean's difference with the control (the first variant).
+    each variant, the mean's difference with the control (the first variant) and the
+    :func:`permutation_p` of that difference.
 
     Returns:
-        ``{variant: {"mean", "std", "min", "max", "values", "delta"}}``.
+        ``{variant: {"mean", "std", "min", "max", "values", "delta", "p"}}``.
     """
     def value(result):
         return result.score if key == "score" else result.metrics[key]
 
     out = {}
-    control = None
+    first = next(iter(study))
+    controls = np.array([value(r) for r in study[first]], dtype=float)
+    control = float(controls.mean())
     for variant, results in study.items():
         vals = np.array([value(r) for r in results], dtype=float)
         mean = float(vals.mean())
-        if control is None:
-            control = mean
         out[variant] = {
             "mean": mean,
             "std": float(vals.std(ddof=1)) if vals.size > 1 else 0.0,
@@ -329,5 +335,32 @@ def summarise(study, key="score"):
             "max": float(vals.max()),
             "values": vals.tolist(),
             "delta": mean - control,
+            "p": permutation_p(vals, controls) if variant != first else 1.0,
         }
     return out
+
+
+def permutation_p(a, b):
+    """The exact two-sided permutation test of a difference of means between samples ``a``
+    and ``b``: the fraction of all ways to split the pooled values into groups of their
+    sizes whose difference of means is at least as large (in absolute value) as observed.
+
+    With three values against three the smallest possible result is ``2/20 = 0.1``: three
+    seeds cannot show a difference at the 5% level, whatever the numbers.
+
+    Returns:
+        A float in ``(0, 1]``.
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.ndim != 1 or b.ndim != 1 or not a.size or not b.size:
+        raise ValueError(f"a and b must be non-empty 1-D samples, got shapes {a.shape}, {b.shape}")
+    pooled = np.concatenate([a, b])
+    observed = abs(a.mean() - b.mean())
+    total = pooled.sum()
+    hits = count = 0
+    for idx in itertools.combinations(range(pooled.size), a.size):
+        sa = pooled[list(idx)].sum()
+        diff = abs(sa / a.size - (total - sa) / b.size)
+        hits += diff >= observed - 1e-12
+        count += 1
+    return hits / count
