@@ -66,6 +66,7 @@ from .variants import (  # noqa: E402
     init_variant_params,
     variant_lstm_backward,
     variant_lstm_forward,
+    variant_lstm_step_forward,
     variant_param_shapes,
     variant_spec,
 )
@@ -78,6 +79,7 @@ __all__ += [
     "init_variant_params",
     "variant_lstm_forward",
     "variant_lstm_backward",
+    "variant_lstm_step_forward",
 ]
 
 # Chapter 4: stacked and bidirectional networks over any cell, torch's layouts.

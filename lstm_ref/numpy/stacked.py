@@ -72,7 +72,8 @@ def _check_layout(x, params_list, cell, bidirectional):
     if not isinstance(params_list, (list, tuple)) or not params_list:
         raise TypeError(
             "params_list must be a non-empty list of per-layer, per-direction weight tuples, "
-            f"got {type(params_list).__name__}" + (" (empty)" if isinstance(params_list, (list, tuple)) else "")
+            f"got {type(params_list).__name__}"
+            + (" (empty)" if isinstance(params_list, (list, tuple)) else "")
         )
     if len(params_list) % dirs:
         raise ValueError(
@@ -85,7 +86,8 @@ def _check_layout(x, params_list, cell, bidirectional):
         if not isinstance(p, (list, tuple)) or len(p) != n:
             raise ValueError(
                 f"params_list[{k}] must be a tuple {names} for cell {cell!r}, got "
-                f"{type(p).__name__}" + (f" of length {len(p)}" if isinstance(p, (list, tuple)) else "")
+                f"{type(p).__name__}"
+                + (f" of length {len(p)}" if isinstance(p, (list, tuple)) else "")
             )
     return dirs, len(params_list) // dirs
 
@@ -136,14 +138,16 @@ def stacked_forward(x, params_list, cell="lstm", bidirectional=False, h0=None, c
         outs = []
         for direction in range(dirs):
             k = layer * dirs + direction
-            xin = layer_in[::-1] if direction else layer_in  # the backward direction reads x reversed
+            xin = layer_in[::-1] if direction else layer_in  # backward direction: x reversed
             try:
                 h, c_last, cache = _run_forward(
                     cell, xin, h0[k], c0[k] if cell == "lstm" else None, params_list[k],
                     reset_after,
                 )
             except ValueError as err:
-                raise ValueError(f"params_list[{k}] (layer {layer}, direction {direction}): {err}") from None
+                raise ValueError(
+                    f"params_list[{k}] (layer {layer}, direction {direction}): {err}"
+                ) from None
             h_n[k] = h[-1]  # for direction 1 this is the state at step 0
             if c_n is not None:
                 c_n[k] = c_last
@@ -184,7 +188,9 @@ def stacked_backward(doutput, cache, dh_n=None, dc_n=None):
     for name, g in (("dh_n", dh_n), ("dc_n", dc_n)):
         if g is not None:
             if name == "dc_n" and cell != "lstm":
-                raise ValueError(f"dc_n is only for cell='lstm'; a {cell.upper()} has no cell state")
+                raise ValueError(
+                    f"dc_n is only for cell='lstm'; a {cell.upper()} has no cell state"
+                )
             check_shape(name, g, (K, N, H))
             check_same_dtype(**{name: g, "doutput": doutput})
     dh0 = np.empty((K, N, H), dtype=dtype)

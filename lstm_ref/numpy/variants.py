@@ -154,7 +154,9 @@ def init_variant_params(D, H, variant="vanilla", rng=None, forget_bias=1.0, dtyp
     if rng is None or isinstance(rng, (int, np.integer)):
         rng = np.random.default_rng(rng)
     if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy Generator, an int seed or None, got {type(rng).__name__}")
+        raise TypeError(
+            f"rng must be a numpy Generator, an int seed or None, got {type(rng).__name__}"
+        )
     if np.dtype(dtype) not in (np.float32, np.float64):
         raise ValueError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
     k = 1.0 / np.sqrt(H)
@@ -238,7 +240,7 @@ def variant_lstm_forward(x, h0, c0, params, variant="vanilla"):
     W_T = np.ascontiguousarray(np.concatenate([Wx * half, Wh * half]).T)  # (KH, D+H)
     b_col = (b * half)[:, None]
     if spec.peep:
-        p_half = {k: np.ascontiguousarray(0.5 * params["p"][j])[:, None] for j, k in enumerate(spec.sig)}
+        p_half = {k: (0.5 * params["p"][j])[:, None] for j, k in enumerate(spec.sig)}
     if spec.fgr:
         Wg_T = np.ascontiguousarray((0.5 * params["Wg"]).T)  # (3H, 3H), pre-activations i, f, o
         g_prev_T = np.zeros((3 * H, N), dtype=dtype)  # [i, f, o] of the previous step
@@ -413,3 +415,30 @@ def variant_lstm_backward(dh, cache, dc_last=None):
     if spec.fgr:
         grads["Wg"] = dWg
     return dx, dh_carry, dc_carry, grads
+
+
+def variant_lstm_step_forward(x, h_prev, c_prev, params, variant="vanilla"):
+    r"""One step of an LSTM variant: :func:`variant_lstm_forward` over a sequence of one step.
+
+    The equations are in the module docstring (for example, with peepholes,
+    :math:`i = \sigma(x W_{xi} + h W_{hi} + p_i \odot c + b_i)`, and for CIFG
+    :math:`f = 1 - i`).
+
+    Args:
+        x: input, ``(N, D)``.
+        h_prev, c_prev: previous states, ``(N, H)``.
+        params: a dict as returned by :func:`init_variant_params` for this variant.
+        variant: one of :data:`VARIANTS` except ``"FGR"``, whose step also needs the previous
+            step's gate activations (run :func:`variant_lstm_forward` on the sequence).
+
+    Returns:
+        ``(h_next, c_next)``, each ``(N, H)``.
+    """
+    if variant == "FGR":
+        raise ValueError(
+            "variant 'FGR' needs the previous step's gates [i, f, o]; run "
+            "variant_lstm_forward on the whole sequence instead of one step"
+        )
+    check_shape("x", x, ("N", "D"))
+    h, cache = variant_lstm_forward(x[None], h_prev, c_prev, params, variant)
+    return h[0], cache[6][0]

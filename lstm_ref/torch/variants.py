@@ -70,7 +70,9 @@ class VariantLSTM(nn.Module):
         _check_sizes(input_size, hidden_size, True)
         self.spec = variant_spec(variant)
         if forget_bias is not None and not isinstance(forget_bias, (int, float)):
-            raise TypeError(f"forget_bias must be a number or None, got {type(forget_bias).__name__}")
+            raise TypeError(
+                f"forget_bias must be a number or None, got {type(forget_bias).__name__}"
+            )
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.variant = variant

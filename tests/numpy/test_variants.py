@@ -18,6 +18,7 @@ from lstm_ref.numpy import (
     lstm_forward,
     variant_lstm_backward,
     variant_lstm_forward,
+    variant_lstm_step_forward,
     variant_param_shapes,
 )
 
@@ -297,3 +298,26 @@ def test_bad_arguments_give_clear_errors():
         count_variant_params(3, 0, "NP")
     with pytest.raises(TypeError, match="rng must be a numpy Generator"):
         init_variant_params(3, 2, "NP", rng="seed")
+
+
+@pytest.mark.parametrize("variant", [v for v in VARIANTS if v != "FGR"])
+def test_step_forward_is_one_step_of_the_sequence(rng, variant):
+    x, h0, c0, params = _inputs(rng, 3, 2, 3, 4, variant)
+    h, cache = variant_lstm_forward(x, h0, c0, params, variant)
+    h1, c1 = variant_lstm_step_forward(x[0], h0, c0, params, variant)
+    np.testing.assert_array_equal(h1, h[0])
+    np.testing.assert_array_equal(c1, cache[6][0])
+    h2, c2 = variant_lstm_step_forward(x[1], h1, c1, params, variant)
+    np.testing.assert_array_equal(h2, h[1])
+    with torch.no_grad():
+        h_ref, c_ref = _torch_variant(_t(x[:1]), _t(h0), _t(c0),
+                                      {k: _t(v) for k, v in params.items()}, variant)
+    assert np.max(np.abs(h1 - h_ref[0].numpy())) <= 1e-12
+
+
+def test_step_forward_errors(rng):
+    x, h0, c0, params = _inputs(rng, 1, 2, 3, 4, "FGR")
+    with pytest.raises(ValueError, match="variant 'FGR' needs the previous step's gates"):
+        variant_lstm_step_forward(x[0], h0, c0, params, "FGR")
+    with pytest.raises(ValueError, match=re.escape("x must have shape (N, D), got (1, 2, 3)")):
+        variant_lstm_step_forward(x, h0, c0, params, "vanilla")
