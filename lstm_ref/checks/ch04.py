@@ -55,6 +55,7 @@ REFERENCE_EXERCISED = (
     "lstm_ref.numpy.gru:gru_forward",
     "lstm_ref.numpy.gru:gru_backward",
     "lstm_ref.numpy.variants:variant_lstm_forward",
+    "lstm_ref.numpy.variants:variant_lstm_step_forward",
 )
 """The reference functions the exercises ask the learner to write (a one-step forward is
 also a one-step sequence, so the sequence functions are listed too)."""
@@ -65,6 +66,7 @@ LOCKED = (
     _gru.gru_forward,
     _gru.gru_backward,
     _variants.variant_lstm_forward,
+    _variants.variant_lstm_step_forward,
 )
 
 GRU_GRADS = ("dx", "dh_prev", "dWx", "dWh", "dbx", "dbh")
@@ -344,8 +346,7 @@ def _peephole_inputs(seed, N, D, H):
 def _peephole_reference(inputs):
     x, h_prev, c_prev, Wx, Wh, b, p = inputs
     params = {"Wx": Wx, "Wh": Wh, "b": b, "p": p}
-    h, cache = _variants.variant_lstm_forward(x[None], h_prev, c_prev, params, "vanilla")
-    return h[0], cache[6][0]
+    return _variants.variant_lstm_step_forward(x, h_prev, c_prev, params, "vanilla")
 
 
 def _peephole_wrongs(inputs):

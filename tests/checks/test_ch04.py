@@ -12,6 +12,7 @@ import pytest
 from lstm_ref.checks import ch04 as checks
 from lstm_ref.checks._common import CheckFailed
 from lstm_ref.numpy import gru as ref_gru
+from lstm_ref.numpy import variants as ref_variants
 
 NOTEBOOK = (Path(__file__).resolve().parents[2] / "solutions" / "ch04_variants"
             / "variants_exercises.ipynb")
@@ -103,8 +104,11 @@ def test_calling_the_reference_earns_nothing():
         gru_step_forward_reset_before=lambda *a: ref_gru.gru_forward(
             a[0][None], *a[1:], reset_after=False)[0][0],
     )
+    fns["peephole_lstm_step_forward"] = lambda x, h, c, Wx, Wh, b, p: \
+        ref_variants.variant_lstm_step_forward(x, h, c, {"Wx": Wx, "Wh": Wh, "b": b, "p": p})
+    fns["gru_step_backward"] = lambda dh, cache: ref_gru.gru_step_backward(dh, (*cache, True))
     results = _all_checks(fns)
-    for label in ("fwd_shape", "fwd_values", "before"):
+    for label in ("fwd_shape", "fwd_values", "before", "peep_h", "peep_c", "dx", "dWh"):
         assert results[label] and "reference implementation" in results[label]
     x = np.zeros((1, 2))
     assert ref_gru.gru_step_forward(x, np.zeros((1, 1)), np.zeros((2, 3)), np.zeros((1, 3)),
