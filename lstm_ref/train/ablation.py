@@ -1,0 +1,366 @@
+r"""The ablation study of chapter 4: LSTM variants (Greff et al., 2017) trained on tasks that
+separate them, one change at a time against the control (``"vanilla"``), over several seeds.
+
+Two tasks, both next-symbol prediction with a multi-hot target (the set of symbols the
+grammar allows next) and a sigmoid readout trained with binary cross-entropy:
+
+- the continual embedded Reber grammar (:mod:`lstm_ref.data.reber`; Gers, Schmidhuber &
+  Cummins, 2000): ``batch_size`` endless streams, cut into chunks of ``chunk`` steps, the
+  state carried from one chunk to the next and never reset (truncated backpropagation
+  through time: the gradient stops at a chunk's start). Evaluated on a long held-out stream,
+  read from a zero state once and never reset;
+- counting :math:`a^n b^n c^n` (:mod:`lstm_ref.data.counting`; Gers & Schmidhuber, 2001):
+  minibatches of strings with ``n`` drawn from the training range, each string from a zero
+  state; evaluated by the fraction of strings accepted (every prediction right), for every
+  ``n`` of the training range and a few beyond it.
+
+Every model is :class:`lstm_ref.torch.VariantLSTM` with a linear readout, trained with Adam
+and gradient-norm clipping, on one CPU thread. The budget is fixed (``updates`` Adam steps);
+nothing stops early, so every variant sees the same data.
+
+This module imports torch; ``import lstm_ref`` does not import it.
+"""
+
+import dataclasses
+import itertools
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data.counting import accepted as _counting_accepted
+from ..data.counting import make_counting_batch
+from ..data.reber import SYMBOLS as REBER_SYMBOLS
+from ..data.reber import continual_embedded_reber
+
+
+def _variant_lstm(input_size, hidden_size, variant, forget_bias):
+    from ..torch import VariantLSTM  # imported here: the torch variants live in lstm_ref.torch
+
+    return VariantLSTM(input_size, hidden_size, variant=variant, forget_bias=forget_bias)
+
+
+class SymbolPredictor(nn.Module):
+    """A :class:`~lstm_ref.torch.VariantLSTM` with a linear readout of every hidden state:
+    one logit per symbol.
+
+    Args:
+        n_symbols: the input (one-hot) and output size.
+        hidden_size: ``H``.
+        variant: one of ``lstm_ref.numpy.variants.VARIANTS``.
+        forget_bias: the forget-gate bias at initialisation.
+
+    Shapes:
+        input ``(T, N, n_symbols)`` and an optional state ``(h, c)``, each ``(N, H)``;
+        output: logits ``(T, N, n_symbols)`` and the last state.
+    """
+
+    def __init__(self, n_symbols, hidden_size, variant="vanilla", forget_bias=1.0):
+        super().__init__()
+        self.rnn = _variant_lstm(n_symbols, hidden_size, variant, forget_bias)
+        self.readout = nn.Linear(hidden_size, n_symbols)
+
+    def forward(self, x, state=None):
+        out, state = self.rnn(x, state)  # (T, N, H)
+        return self.readout(out), state
+
+
+@dataclasses.dataclass
+class StudyConfig:
+    """The settings of one training run (one variant, one seed, one task).
+
+    Attributes:
+        task: ``"reber"`` (continual embedded Reber) or ``"counting"`` (a^n b^n c^n).
+        variant: the LSTM variant (``"vanilla"`` is the control).
+        hidden_size: ``H``.
+        updates: Adam steps (the fixed budget).
+        batch_size: streams (Reber) or strings (counting) per update.
+        chunk: Reber: steps per chunk (truncated BPTT length).
+        lr: Adam's learning rate.
+        clip: the gradient's global norm is clipped to this value.
+        forget_bias: the forget-gate bias at initialisation (ignored by the variants
+            without a forget gate).
+        n_train: counting: the largest ``n`` trained on (``n`` uniform in ``1..n_train``).
+        n_test: counting: the largest ``n`` evaluated.
+        eval_steps: Reber: the length of the held-out stream.
+        eval_streams: Reber: the number of held-out streams.
+        seed: seeds the initialisation and the training data.
+        eval_seed: seeds the held-out data (the same for every run).
+        num_threads: torch threads during the run (restored afterwards).
+    """
+
+    task: str = "reber"
+    variant: str = "vanilla"
+    hidden_size: int = 8
+    updates: int = 300
+    batch_size: int = 16
+    chunk: int = 20
+    lr: float = 1e-2
+    clip: float = 1.0
+    forget_bias: float = 1.0
+    n_train: int = 8
+    n_test: int = 12
+    eval_steps: int = 3000
+    eval_streams: int = 8
+    seed: int = 0
+    eval_seed: int = 12345
+    num_threads: int = 1
+
+    def __post_init__(self):
+        if self.task not in ("reber", "counting"):
+            raise ValueError(f"task must be 'reber' or 'counting', got {self.task!r}")
+        for name in ("hidden_size", "updates", "batch_size", "chunk", "n_train", "n_test",
+                     "eval_steps", "eval_streams", "num_threads"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if self.n_test < self.n_train:
+            raise ValueError(f"n_test ({self.n_test}) must be at least n_train ({self.n_train})")
+
+
+@dataclasses.dataclass
+class StudyResult:
+    """What :func:`train_variant` returns.
+
+    Attributes:
+        config: the settings.
+        score: the task's headline number, higher is better: Reber, the held-out
+            ``"step_accuracy"`` (see :func:`evaluate_reber`); counting, the fraction of held-out strings with ``n`` in ``1..n_train``
+            accepted.
+        metrics: more numbers, by name (see :func:`evaluate_reber`,
+            :func:`evaluate_counting`).
+        losses: the training loss after each update.
+        curves: per-position numbers on the held-out data (Reber: ``"critical_error"``
+            and ``"cell_abs"`` by window of the stream; counting: ``"accepted_by_n"``).
+        seconds: wall-clock time of training and evaluation.
+    """
+
+    config: StudyConfig
+    score: float
+    metrics: dict
+    losses: list
+    curves: dict
+    seconds: float
+
+
+def _reber_correct(logits, allowed):
+    """Per step, whether the thresholded prediction equals the allowed set: ``(L, N)``."""
+    return ((logits > 0) == (allowed > 0.5)).all(dim=2)
+
+
+@torch.no_grad()
+def evaluate_reber(model, config, windows=10):
+    """Run ``model`` over the held-out continual stream from a zero state, never resetting.
+
+    Returns:
+        ``(metrics, curves)``: ``metrics`` holds ``"step_accuracy"`` (the fraction of all
+        steps whose predicted set, thresholded at 0.5, is exactly the allowed set),
+        ``"critical_accuracy"`` (the same over the critical steps only),
+        ``"critical_choice"`` (the fraction of critical steps where the remembered symbol
+        gets a larger output than the other of ``T``/``P``: 0.5 is chance) and
+        ``"max_abs_cell"`` (the largest mean ``|c|`` over a 100-step chunk); ``curves``
+        holds ``"step_error"``, ``"critical_error"`` and ``"cell_abs"`` (mean ``|c|``), one
+        value per window of the stream, and ``"window_steps"``, the step at each window's
+        end.
+    """
+    rng = np.random.default_rng(config.eval_seed)
+    x, allowed, critical = continual_embedded_reber(config.eval_steps, config.eval_streams, rng)
+    x, allowed, critical = torch.from_numpy(x), torch.from_numpy(allowed), torch.from_numpy(critical)
+    state, chunks, cells = None, [], []
+    for start in range(0, config.eval_steps, 100):
+        logits, state = model(x[start:start + 100], state)
+        chunks.append(logits)
+        cells.append(state[1].abs().mean().item())
+    logits = torch.cat(chunks)
+    ok = _reber_correct(logits, allowed)  # (L, N)
+    edges = np.linspace(0, config.eval_steps, windows + 1).astype(int)
+    crit_err, cell_abs, step_err = [], [], []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        step_err.append(float(1.0 - ok[lo:hi].float().mean()))
+        crit = critical[lo:hi]
+        crit_err.append(float(1.0 - ok[lo:hi][crit].float().mean()) if crit.any() else np.nan)
+        cell_abs.append(float(np.mean(cells[lo // 100:max(hi // 100, lo // 100 + 1)])))
+    # At a critical step exactly one of T and P is allowed: is it the likelier of the two?
+    t, p = REBER_SYMBOLS.index("T"), REBER_SYMBOLS.index("P")
+    picks_t = logits[..., t] > logits[..., p]
+    choice_ok = picks_t == (allowed[..., t] > 0.5)
+    metrics = {
+        "critical_accuracy": float(ok[critical].float().mean()),
+        "critical_choice": float(choice_ok[critical].float().mean()),
+        "step_accuracy": float(ok.float().mean()),
+        "max_abs_cell": float(max(cells)),
+    }
+    curves = {"step_error": step_err, "critical_error": crit_err, "cell_abs": cell_abs,
+              "window_steps": edges[1:].tolist()}
+    return metrics, curves
+
+
+@torch.no_grad()
+def evaluate_counting(model, config):
+    """The fraction of strings accepted for each ``n`` in ``1..n_test`` (one string per
+    ``n``: the task is deterministic given ``n``).
+
+    Returns:
+        ``(metrics, curves)``: ``metrics`` holds ``"train_accepted"`` (over ``1..n_train``)
+        and ``"test_accepted"`` (over ``n_train+1..n_test``); ``curves`` holds
+        ``"accepted_by_n"`` (a list of 0/1, index ``n - 1``).
+    """
+    ns = list(range(1, config.n_test + 1))
+    x, allowed, mask = make_counting_batch(ns)
+    logits, _ = model(torch.from_numpy(x))
+    ok = _counting_accepted(torch.sigmoid(logits).numpy(), allowed, mask).astype(float)
+    beyond = ok[config.n_train:]
+    metrics = {
+        "train_accepted": float(ok[:config.n_train].mean()),
+        "test_accepted": float(beyond.mean()) if beyond.size else float("nan"),
+    }
+    return metrics, {"accepted_by_n": ok.tolist()}
+
+
+def _train_reber(model, config, rng, opt, loss_fn):
+    losses = []
+    stream_len = config.updates * config.chunk
+    x, allowed, _ = continual_embedded_reber(stream_len, config.batch_size, rng)
+    x, allowed = torch.from_numpy(x), torch.from_numpy(allowed)
+    state = None
+    for k in range(config.updates):
+        sl = slice(k * config.chunk, (k + 1) * config.chunk)
+        logits, state = model(x[sl], state)
+        loss = loss_fn(logits, allowed[sl])
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+        opt.step()
+        state = tuple(s.detach() for s in state)  # carried on, never reset
+        losses.append(loss.item())
+    return losses
+
+
+def _train_counting(model, config, rng, opt, loss_fn):
+    losses = []
+    for _ in range(config.updates):
+        ns = rng.integers(1, config.n_train, size=config.batch_size, endpoint=True)
+        x, allowed, mask = make_counting_batch(ns)
+        x, allowed, mask = torch.from_numpy(x), torch.from_numpy(allowed), torch.from_numpy(mask)
+        logits, _ = model(x)
+        per_step = nn.functional.binary_cross_entropy_with_logits(
+            logits, allowed, reduction="none").mean(dim=2)
+        loss = (per_step * mask).sum() / mask.sum()
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
+def train_variant(config=None, **overrides):
+    """Train one variant on one task with one seed, for the fixed budget, and evaluate it.
+
+    Args:
+        config: a :class:`StudyConfig` (default settings if None).
+        **overrides: fields of :class:`StudyConfig` to change, e.g. ``variant="NFG"``.
+
+    Returns:
+        A :class:`StudyResult`.
+    """
+    config = dataclasses.replace(config or StudyConfig(), **overrides)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(config.num_threads)
+    start = time.perf_counter()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            rng = np.random.default_rng(config.seed)
+            n_symbols = len(REBER_SYMBOLS) if config.task == "reber" else 5
+            model = SymbolPredictor(n_symbols, config.hidden_size, config.variant,
+                                    config.forget_bias)
+            opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+            loss_fn = nn.BCEWithLogitsLoss()
+            if config.task == "reber":
+                losses = _train_reber(model, config, rng, opt, loss_fn)
+                metrics, curves = evaluate_reber(model.eval(), config)
+                score = metrics["step_accuracy"]
+            else:
+                losses = _train_counting(model, config, rng, opt, loss_fn)
+                metrics, curves = evaluate_counting(model.eval(), config)
+                score = metrics["train_accepted"]
+    finally:
+        torch.set_num_threads(threads)
+    return StudyResult(config, score, metrics, losses, curves, time.perf_counter() - start)
+
+
+def run_study(variants, seeds, config=None, **overrides):
+    """Train every variant with every seed (same data for the same seed).
+
+    Args:
+        variants: names of variants; the first is the control.
+        seeds: the seeds, e.g. ``(0, 1, 2)``.
+        config: the shared :class:`StudyConfig`; ``**overrides`` change its fields.
+
+    Returns:
+        ``{variant: [StudyResult, one per seed]}``, in the order of ``variants``.
+    """
+    variants, seeds = list(variants), list(seeds)
+    if not variants or not seeds:
+        raise ValueError("run_study needs at least one variant and one seed")
+    base = dataclasses.replace(config or StudyConfig(), **overrides)
+    return {v: [train_variant(base, variant=v, seed=s) for s in seeds] for v in variants}
+
+
+def summarise(study, key="score"):
+    """Mean, standard deviation (over seeds, ``ddof=1`` when there are several), min, max and
+    the per-seed values of ``key`` (``"score"`` or a name in the results' ``metrics``) for
+    each variant, the mean's difference with the control (the first variant) and the
+    :func:`permutation_p` of that difference.
+
+    Returns:
+        ``{variant: {"mean", "std", "min", "max", "values", "delta", "p"}}``.
+    """
+    def value(result):
+        return result.score if key == "score" else result.metrics[key]
+
+    out = {}
+    first = next(iter(study))
+    controls = np.array([value(r) for r in study[first]], dtype=float)
+    control = float(controls.mean())
+    for variant, results in study.items():
+        vals = np.array([value(r) for r in results], dtype=float)
+        mean = float(vals.mean())
+        out[variant] = {
+            "mean": mean,
+            "std": float(vals.std(ddof=1)) if vals.size > 1 else 0.0,
+            "min": float(vals.min()),
+            "max": float(vals.max()),
+            "values": vals.tolist(),
+            "delta": mean - control,
+            "p": permutation_p(vals, controls) if variant != first else 1.0,
+        }
+    return out
+
+
+def permutation_p(a, b):
+    """The exact two-sided permutation test of a difference of means between samples ``a``
+    and ``b``: the fraction of all ways to split the pooled values into groups of their
+    sizes whose difference of means is at least as large (in absolute value) as observed.
+
+    With three values against three the smallest possible result is ``2/20 = 0.1``: three
+    seeds cannot show a difference at the 5% level, whatever the numbers.
+
+    Returns:
+        A float in ``(0, 1]``.
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.ndim != 1 or b.ndim != 1 or not a.size or not b.size:
+        raise ValueError(f"a and b must be non-empty 1-D samples, got shapes {a.shape}, {b.shape}")
+    pooled = np.concatenate([a, b])
+    observed = abs(a.mean() - b.mean())
+    total = pooled.sum()
+    hits = count = 0
+    for idx in itertools.combinations(range(pooled.size), a.size):
+        sa = pooled[list(idx)].sum()
+        diff = abs(sa / a.size - (total - sa) / b.size)
+        hits += diff >= observed - 1e-12
+        count += 1
+    return hits / count
