@@ -28,7 +28,8 @@ last), the ``offset`` of ``Narrow`` (the first element is 1) and the ``index`` o
 (``ClassNLLCriterion``, ``LookupTable``, ``OneHot``) are data, not code, and are **0-based**
 as numpy and PyTorch index them. The same convention holds in every docstring and test.
 
-Nothing here imports torch or matplotlib.
+The LSTM cell three ways and char-rnn's model are in :mod:`lstm_ref.graph.lstm_graphs`
+(exported here too). Nothing here imports torch or matplotlib.
 """
 
 from .gmodule import gModule
@@ -57,8 +58,20 @@ from .modules import (
 )
 from .node import Node
 from .dot import render_svg, to_dot
+from .lstm_graphs import (
+    LSTM_GRAPHS,
+    charrnn_lstm,
+    compare_with_numpy,
+    load_lstm_weights,
+    lstm_four_sums,
+    lstm_narrow,
+    lstm_reshape_split,
+    lstm_weights,
+    set_forget_bias,
+)
 
 __all__ = [
+    "LSTM_GRAPHS",
     "CAddTable",
     "ClassNLLCriterion",
     "CMulTable",
@@ -81,7 +94,15 @@ __all__ = [
     "Sigmoid",
     "SplitTable",
     "Tanh",
+    "charrnn_lstm",
     "clone_many_times",
+    "compare_with_numpy",
+    "load_lstm_weights",
+    "lstm_four_sums",
+    "lstm_narrow",
+    "lstm_reshape_split",
+    "lstm_weights",
+    "set_forget_bias",
     "gModule",
     "render_svg",
     "to_dot",

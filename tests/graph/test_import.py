@@ -15,7 +15,7 @@ PUBLIC = [
 
 def test_import_does_not_load_torch_or_matplotlib():
     code = (
-        "import sys, lstm_ref.graph\n"
+        "import sys, lstm_ref.graph, lstm_ref.graph.lstm_graphs\n"
         "heavy = sorted(m for m in ('torch', 'matplotlib') if m in sys.modules)\n"
         "sys.stderr.write(','.join(heavy))\n"
     )
