@@ -23,6 +23,8 @@ Bits per character (BPC) are the mean negative log-likelihood in nats divided by
 softmax, as char-rnn's ``sample.lua``: ``tau < 1`` sharpens, ``tau > 1`` flattens.
 """
 
+import contextlib
+import ctypes
 import dataclasses
 import math
 import numbers
@@ -37,12 +39,12 @@ __all__ = [
     "CharRNNConfig",
     "CharRNNResult",
     "build_model",
-    "set_forget_bias",
     "train_charrnn",
     "evaluate_bpc",
     "sample",
     "RMSprop",
     "Adam",
+    "one_blas_thread",
 ]
 
 LN2 = math.log(2.0)
@@ -169,42 +171,25 @@ def build_model(vocab_size, config):
         config: a :class:`CharRNNConfig`.
 
     Returns:
-        The ``gModule`` with parameters uniform in ``[-init_range, init_range]`` and every
-        layer's forget-gate bias set to 1.
+        The ``gModule`` of :func:`lstm_ref.graph.lstm_graphs.charrnn_lstm` with parameters
+        uniform in ``[-init_range, init_range]`` and every layer's forget-gate bias set to 1
+        by :func:`lstm_ref.graph.lstm_graphs.set_forget_bias` (which finds the nodes
+        annotated ``i2h_<layer>``).
     """
-    from ..graph.lstm_graphs import charrnn_lstm
+    from ..graph.lstm_graphs import charrnn_lstm, set_forget_bias
 
     if isinstance(vocab_size, bool) or not isinstance(vocab_size, numbers.Integral) or vocab_size < 2:
         raise ValueError(f"vocab_size must be an int >= 2, got {vocab_size!r}")
-    model = charrnn_lstm(int(vocab_size), config.rnn_size, config.num_layers, config.dropout)
     rng = np.random.default_rng(config.seed)
+    model = charrnn_lstm(int(vocab_size), config.rnn_size, config.num_layers, config.dropout,
+                         rng=rng)
     params, _ = model.parameters()
-    for p in params:
+    for p in params:  # char-rnn: params:uniform(-0.08, 0.08)
         p[...] = rng.uniform(-config.init_range, config.init_range, size=p.shape)
-    set_forget_bias(model, config.num_layers, config.rnn_size, 1.0)
+    layers = set_forget_bias(model, 1.0)
+    if layers != config.num_layers:  # pragma: no cover - charrnn_lstm annotates every layer
+        raise RuntimeError(f"set the forget bias of {layers} layers, expected {config.num_layers}")
     return model
-
-
-def set_forget_bias(model, num_layers, rnn_size, value=1.0):
-    """Set the forget-gate bias of each layer to ``value``, as char-rnn does.
-
-    The node annotated ``i2h_<layer>`` (layers counted from 1) holds the Linear of the input
-    sums; its bias is laid out i, f, o, g, so the forget gate is entries ``H:2H``.
-
-    Returns:
-        The number of layers whose bias was set (``num_layers`` when the graph is char-rnn's).
-    """
-    found = 0
-    for layer in range(1, num_layers + 1):
-        for node in model.forwardnodes:
-            if node.data.annotations.get("name") == f"i2h_{layer}":
-                node.data.module.bias[rnn_size : 2 * rnn_size] = value
-                found += 1
-    if found != num_layers:
-        raise ValueError(
-            f"found {found} nodes annotated i2h_1..i2h_{num_layers}; is the model char-rnn's graph?"
-        )
-    return found
 
 
 def _zero_state(config, N):
@@ -224,8 +209,12 @@ def train_charrnn(train_data, val_data, vocab_size, config=CharRNNConfig(), prog
     Returns:
         A :class:`CharRNNResult`.
     """
-    from ..graph import ClassNLLCriterion
-    from ..graph.lstm_graphs import clone_many_times
+    with one_blas_thread():
+        return _train(train_data, val_data, vocab_size, config, progress)
+
+
+def _train(train_data, val_data, vocab_size, config, progress):
+    from ..graph import ClassNLLCriterion, clone_many_times
 
     if not isinstance(config, CharRNNConfig):
         raise ValueError(f"config must be a CharRNNConfig, got {type(config).__name__}")
@@ -254,6 +243,7 @@ def train_charrnn(train_data, val_data, vocab_size, config=CharRNNConfig(), prog
         proto.zeroGradParameters()
         inputs, preds, loss = [], [], 0.0
         for t in range(T):  # forward through the clones
+            clones[t].training()
             inp = [x[t]] + state
             out = clones[t].forward(inp)
             inputs.append(inp)
@@ -291,6 +281,7 @@ def evaluate_bpc(model, batches, config):
     from ..graph import ClassNLLCriterion
 
     criterion = ClassNLLCriterion()
+    model.evaluate()  # Dropout passes its input through
     n_state = 2 * config.num_layers
     N = batches[0][0].shape[1]
     state = _zero_state(config, N)
@@ -301,6 +292,7 @@ def evaluate_bpc(model, batches, config):
             state = [np.array(s, copy=True) for s in out[:n_state]]
             total += float(criterion.forward(out[n_state], y[t])) * N
             count += N
+    model.training()
     return total / count / LN2
 
 
@@ -326,6 +318,12 @@ def sample(model, vocab, config, length, temperature=1.0, prime="\n", seed=0):
         raise ValueError(f"length must be a positive int, got {length!r}")
     if not isinstance(prime, str) or not prime:
         raise ValueError(f"prime must be a non-empty str, got {prime!r}")
+    with one_blas_thread():
+        return _sample(model, vocab, config, length, temperature, prime, seed)
+
+
+def _sample(model, vocab, config, length, temperature, prime, seed):
+    model.evaluate()
     rng = np.random.default_rng(seed)
     n_state = 2 * config.num_layers
     state = _zero_state(config, 1)
@@ -344,7 +342,46 @@ def sample(model, vocab, config, length, temperature=1.0, prime="\n", seed=0):
         out = model.forward([np.array([k])] + state)
         state = [np.array(s, copy=True) for s in out[:n_state]]
         logp = np.array(out[n_state][0], copy=True)
+    model.training()
     return vocab.decode(np.array(chars, dtype=np.int64))
+
+
+@contextlib.contextmanager
+def one_blas_thread():
+    """Run the block with numpy's OpenBLAS limited to one thread, then restore its count.
+
+    The matrices of a char-rnn step are small (``(N, H) @ (H, 4H)`` with ``N = 50``); on
+    them a multi-threaded BLAS mostly spends its time waking threads, and on a machine whose
+    cores are busy it is many times slower than one thread. Does nothing when numpy's BLAS
+    is not an OpenBLAS that exposes its thread setters.
+    """
+    setter = getter = None
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            paths = {line.split()[-1] for line in maps if "openblas" in line.lower()}
+        for path in sorted(paths):
+            lib = ctypes.CDLL(path)
+            for prefix in ("scipy_openblas_", "openblas_"):
+                for suffix in ("64_", ""):
+                    set_name, get_name = f"{prefix}set_num_threads{suffix}", f"{prefix}get_num_threads{suffix}"
+                    if hasattr(lib, set_name) and hasattr(lib, get_name):
+                        setter, getter = getattr(lib, set_name), getattr(lib, get_name)
+                        break
+                if setter is not None:
+                    break
+            if setter is not None:
+                break
+    except OSError:
+        setter = None
+    if setter is None:
+        yield
+        return
+    before = int(getter())
+    setter(1)
+    try:
+        yield
+    finally:
+        setter(before)
 
 
 def _progress(total, show):
