@@ -178,3 +178,20 @@ def test_bad_config_type_is_refused():
     vocab, train, val = _data()
     with pytest.raises(ValueError, match="CharRNNConfig"):
         train_charrnn(train, val, vocab.size, config={"rnn_size": 4})
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["lstm_ref.train.charrnn", "lstm_ref.train.ngram", "lstm_ref.data.corpus", "lstm_ref.checks.ch05"],
+)
+def test_importing_chapter5_modules_is_light(module):
+    import subprocess
+    import sys
+
+    code = (
+        f"import sys, {module}\n"
+        "heavy = sorted(m for m in ('torch', 'matplotlib', 'tqdm') if m in sys.modules)\n"
+        "sys.stderr.write(','.join(heavy))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stderr == "" and done.stdout == ""
