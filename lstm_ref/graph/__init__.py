@@ -56,7 +56,7 @@ from .modules import (
     SplitTable,
     Tanh,
 )
-from .node import Node
+from .node import Node, annotate_nodes
 from .dot import render_svg, to_dot
 from .lstm_graphs import (
     LSTM_GRAPHS,
@@ -94,6 +94,7 @@ __all__ = [
     "Sigmoid",
     "SplitTable",
     "Tanh",
+    "annotate_nodes",
     "charrnn_lstm",
     "clone_many_times",
     "compare_with_numpy",

@@ -60,7 +60,7 @@ def _cases(N, D, H, seed):
 
 
 def time_lstm_graphs(sizes=DEFAULT_SIZES, repeats=7, seed=0):
-    """Best-of-``repeats`` times of one LSTM step through each graph and through the numpy reference.
+    """Best-of-``repeats`` times of one LSTM step through each graph and the numpy step.
 
     Args:
         sizes: ``(N, D, H)`` tuples.
@@ -90,7 +90,8 @@ def time_lstm_graphs(sizes=DEFAULT_SIZES, repeats=7, seed=0):
                 for k, fn in enumerate(fns):
                     wall, cpu = time.perf_counter(), time.process_time()
                     fn()
-                    samples[(name, k)].append((time.perf_counter() - wall, time.process_time() - cpu))
+                    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                    samples[(name, k)].append((wall, cpu))
         best = {key: 1e3 * min(w for w, _ in v) for key, v in samples.items()}
         best_cpu = {key: 1e3 * min(c for _, c in v) for key, v in samples.items()}
         for name in cases:

@@ -1,7 +1,9 @@
 """Diagrams of graphs: DOT text (:func:`to_dot`) and SVG (:func:`render_svg`).
 
-``to_dot`` writes one DOT node per graph node, labelled as nngraph labelled them (the
-annotated name or ``Node<id>``, what the node computes, ``desc = ...``), with the node's
+``to_dot`` writes one DOT node per graph node, ``n<k>`` for the ``k``-th node of the
+forward order (so a diagram does not depend on what was made before the graph), labelled as
+nngraph labelled them (the annotated name or ``Node<k>``, what the node computes, ``desc =
+...``), with the node's
 ``graph_attributes`` as DOT attributes and, unless one is given, a tooltip saying where the
 node was made. Shapes tell the kinds apart: input nodes are ``invhouse``, output nodes have a
 double border, modules are rounded boxes, a ``split`` is a triangle and its items circles.
@@ -30,13 +32,16 @@ def _attributes(attrs):
     return "[" + ", ".join(f"{k}={_quote(v)}" for k, v in attrs.items()) + "]"
 
 
-def _node_attributes(node, is_input, is_output):
+def _node_attributes(node, number, is_input, is_output):
     attrs = dict(node.annotations.get("graph_attributes", {}))
-    attrs.setdefault("label", node.label())
+    if node.select_index is not None and not node.name:
+        attrs.setdefault("label", f"[{node.select_index + 1}]")  # item k of a split
+    attrs.setdefault("label", node.label(number))
     if node.split_outputs is not None:
         shape = "triangle"
     elif node.select_index is not None:
         shape = "circle"
+        attrs.setdefault("margin", "0.02")
     elif is_input:
         shape = "invhouse"
     else:
@@ -60,24 +65,30 @@ def to_dot(gmodule, title=None, backward=False):
             outputs to the inputs), as nngraph's ``bg``.
 
     Returns:
-        A ``str`` of DOT: ``digraph "title" { n<id> [label=..., ...]; n<a> -> n<b>; }``.
+        A ``str`` of DOT: ``digraph "title" { n<k> [label=..., ...]; n<a> -> n<b>; }``
+        with ``k`` the node's 1-based place in ``gmodule.forwardnodes``.
     """
     title = "gModule" if title is None else str(title)
     inputs, outputs = set(gmodule.input_nodes), set(gmodule.output_nodes)
+    number = {node: k for k, node in enumerate(gmodule.forwardnodes, 1)}  # place in the graph
     lines = [
         f"digraph {_quote(title)} {{",
-        f"  graph {_attributes({'label': title, 'labelloc': 't', 'fontsize': '12', 'rankdir': 'BT' if backward else 'TB'})};",
+        "  graph " + _attributes({
+            "label": title, "labelloc": "t", "fontname": "Helvetica", "fontsize": "12",
+            "rankdir": "BT" if backward else "TB",
+        }) + ";",
         '  node [fontname="Helvetica", fontsize="11"];',
         '  edge [fontname="Helvetica", fontsize="10"];',
     ]
     for node in gmodule.forwardnodes:
-        attrs = _node_attributes(node, node in inputs, node in outputs)
-        lines.append(f"  n{node.id} {_attributes(attrs)};")
+        attrs = _node_attributes(node, number[node], node in inputs, node in outputs)
+        lines.append(f"  n{number[node]} {_attributes(attrs)};")
     for node in gmodule.forwardnodes:
         for k, parent in enumerate(node.parents):
             edge = {"label": str(k + 1)} if len(node.parents) > 1 else {}
             a, b = (node, parent) if backward else (parent, node)
-            lines.append(f"  n{a.id} -> n{b.id}" + (f" {_attributes(edge)}" if edge else "") + ";")
+            extra = f" {_attributes(edge)}" if edge else ""
+            lines.append(f"  n{number[a]} -> n{number[b]}{extra};")
     lines.append("}")
     return "\n".join(lines) + "\n"
 

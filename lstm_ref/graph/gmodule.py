@@ -18,6 +18,8 @@ The whole graph walk lives in this file:
 - **accGradParameters** gives each module the input it saw and the summed gradient.
 """
 
+import copy
+
 from .module import Module, add_nested
 from .node import Node, expecting_node_message
 
@@ -27,7 +29,9 @@ def _node_list(nodes, where):
     if isinstance(nodes, Node):
         nodes = [nodes]
     if not isinstance(nodes, (list, tuple)):
-        raise TypeError(f"gModule's {where} must be a list of graph nodes, got {type(nodes).__name__}")
+        raise TypeError(
+            f"gModule's {where} must be a list of graph nodes, got {type(nodes).__name__}"
+        )
     if len(nodes) == 0:
         raise ValueError(f"gModule needs at least one node in its {where}")
     for k, node in enumerate(nodes):
@@ -60,11 +64,15 @@ def _check_like(grad, value, what):
     """``grad`` must have the structure and shapes of ``value``."""
     if isinstance(value, (list, tuple)):
         if not isinstance(grad, (list, tuple)) or len(grad) != len(value):
-            raise ValueError(f"{what} must be a list like the output {_describe(value)}, got {_describe(grad)}")
+            raise ValueError(
+                f"{what} must be a list like the output {_describe(value)}, got {_describe(grad)}"
+            )
         for k, (g, v) in enumerate(zip(grad, value)):
             _check_like(g, v, f"{what}[{k}]")
     elif getattr(grad, "shape", None) != getattr(value, "shape", None):
-        raise ValueError(f"{what} must have the output's shape {_describe(value)}, got {_describe(grad)}")
+        raise ValueError(
+            f"{what} must have the output's shape {_describe(value)}, got {_describe(grad)}"
+        )
 
 
 class gModule(Module):
@@ -105,7 +113,9 @@ class gModule(Module):
                     "of its own; an input node is made with no argument, e.g. Identity()()"
                 )
             if node in inputs[:k]:
-                raise ValueError(f"inputs[{k}], the node made at {node.debug_label}, is listed twice")
+                raise ValueError(
+                    f"inputs[{k}], the node made at {node.debug_label}, is listed twice"
+                )
         graph = _ancestors(outputs)
         for k, node in enumerate(inputs):
             if node not in graph:
@@ -159,7 +169,11 @@ class gModule(Module):
         try:
             return getattr(node.module, method)(*args)
         except (ValueError, TypeError, IndexError) as err:
-            raise type(err)(f"in the node {node.kind()} made at {node.debug_label}: {err}") from err
+            try:
+                located = type(err)(f"in the node {node.kind()} made at {node.debug_label}: {err}")
+            except Exception:  # an exception class that takes other arguments: keep it as is
+                raise err from None
+            raise located from err
 
     def updateOutput(self, input):
         """Run the graph forward.
@@ -175,7 +189,10 @@ class gModule(Module):
         if n == 1:
             fed = [input]
         elif not isinstance(input, (list, tuple)):
-            raise TypeError(f"this gModule has {n} inputs: expected a list of {n} values, got {_describe(input)}")
+            raise TypeError(
+                f"this gModule has {n} inputs: expected a list of {n} values, got "
+                f"{_describe(input)}"
+            )
         elif len(input) != n:
             raise ValueError(f"this gModule has {n} inputs, got a list of {len(input)}")
         else:
@@ -251,7 +268,10 @@ class gModule(Module):
                 split = node.parents[0]
                 slots.setdefault(split, [None] * split.split_outputs)[node.select_index] = g
                 continue
-            gi = g if node.module is None else self._run(node, "updateGradInput", self._inputs[node], g)
+            if node.module is None:  # a split passes the list of gradients on
+                gi = g
+            else:
+                gi = self._run(node, "updateGradInput", self._inputs[node], g)
             if node in self._input_index:
                 grad_in[node] = gi
             elif len(node.parents) == 1:
@@ -301,6 +321,25 @@ class gModule(Module):
 
     def _shared_state(self):
         return [obj for m in self.modules for obj in m._shared_state()]
+
+    def __deepcopy__(self, memo):
+        """A deep copy that walks the nodes in a loop (``copy.deepcopy`` would recurse along
+        every parent/child link and overflow Python's stack on a long graph)."""
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        in_graph = {id(node) for node in self.forwardnodes}
+        for node in self.forwardnodes:
+            memo[id(node)] = Node.__new__(Node)
+        for node in self.forwardnodes:
+            twin = memo[id(node)]
+            for key, value in node.__dict__.items():
+                if key not in ("parents", "children"):
+                    twin.__dict__[key] = copy.deepcopy(value, memo)
+            twin.parents = [memo[id(p)] for p in node.parents]
+            twin.children = [memo[id(c)] for c in node.children if id(c) in in_graph]
+        for key, value in self.__dict__.items():
+            new.__dict__[key] = copy.deepcopy(value, memo)
+        return new
 
     def to_dot(self, title=None, backward=False):
         """The graph as DOT text (see :func:`lstm_ref.graph.dot.to_dot`)."""

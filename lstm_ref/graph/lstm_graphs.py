@@ -42,6 +42,7 @@ from ..convert import reorder_gates
 from ..numpy.lstm import _check_weights
 from .gmodule import gModule
 from .module import resolve_rng
+from .node import annotate_nodes
 from .modules import (
     CAddTable,
     CMulTable,
@@ -69,23 +70,39 @@ def _check_sizes(input_size, rnn_size):
 
 def _cell_update(in_gate, forget_gate, out_gate, in_transform, prev_c):
     """The nodes of :math:`c_t = f c_{t-1} + i g` and :math:`h_t = o \\tanh(c_t)`."""
-    next_c = CAddTable()([CMulTable()([forget_gate, prev_c]), CMulTable()([in_gate, in_transform])])
-    next_h = CMulTable()([out_gate, Tanh()(next_c)])
+    c_forget = CMulTable()([forget_gate, prev_c])  # what the cell keeps
+    c_input = CMulTable()([in_gate, in_transform])  # what it writes
+    next_c = CAddTable()([c_forget, c_input])
+    c_transform = Tanh()(next_c)
+    next_h = CMulTable()([out_gate, c_transform])
+    annotate_nodes(skip=("in_gate", "forget_gate", "out_gate", "in_transform", "prev_c"))
     return next_c, next_h
 
 
 # --- (a) four input sums ----------------------------------------------------------------------
 
+_LAYER_ARGS = ("x", "prev_c", "prev_h")
+# A layer names its nodes after its variables (annotate_nodes), but not the nodes it is given.
+
+
+def _cell_inputs():
+    """The input nodes ``x, prev_c, prev_h`` of a one-cell graph, named."""
+    x, prev_c, prev_h = Identity()(), Identity()(), Identity()()
+    annotate_nodes()
+    return x, prev_c, prev_h
+
+
 def _four_sums_layer(x, prev_c, prev_h, input_size, rnn_size, layer, rng):
     def new_input_sum(gate):
         i2h = Linear(input_size, rnn_size, rng=rng)(x).annotate(name=f"i2h_{layer}_{gate}")
         h2h = Linear(rnn_size, rnn_size, rng=rng)(prev_h).annotate(name=f"h2h_{layer}_{gate}")
-        return CAddTable()([i2h, h2h])
+        return CAddTable()([i2h, h2h]).annotate(name=f"{gate}_sum")
 
     in_gate = Sigmoid()(new_input_sum("i"))
     forget_gate = Sigmoid()(new_input_sum("f"))
     out_gate = Sigmoid()(new_input_sum("o"))
     in_transform = Tanh()(new_input_sum("g"))
+    annotate_nodes(skip=_LAYER_ARGS)  # diagrams show these names
     return _cell_update(in_gate, forget_gate, out_gate, in_transform, prev_c)
 
 
@@ -103,7 +120,7 @@ def lstm_four_sums(input_size, rnn_size, rng=None):
         A gModule: ``[x (N, D), prev_c (N, H), prev_h (N, H)] -> [next_c, next_h]``.
     """
     _check_sizes(input_size, rnn_size)
-    x, prev_c, prev_h = Identity()(), Identity()(), Identity()()
+    x, prev_c, prev_h = _cell_inputs()
     next_c, next_h = _four_sums_layer(x, prev_c, prev_h, input_size, rnn_size, 1, resolve_rng(rng))
     return gModule([x, prev_c, prev_h], [next_c, next_h])
 
@@ -119,11 +136,14 @@ def _fused_sums(x, prev_h, input_size, rnn_size, layer, rng):
 def _narrow_layer(x, prev_c, prev_h, input_size, rnn_size, layer, rng):
     H = rnn_size
     preactivations = _fused_sums(x, prev_h, input_size, H, layer, rng)
-    all_gates = Sigmoid()(Narrow(-1, 1, 3 * H)(preactivations))  # i, f, o at once
-    in_transform = Tanh()(Narrow(-1, 3 * H + 1, H)(preactivations))  # g
+    pre_sigmoid_chunk = Narrow(-1, 1, 3 * H)(preactivations)  # i, f, o
+    all_gates = Sigmoid()(pre_sigmoid_chunk)
+    in_chunk = Narrow(-1, 3 * H + 1, H)(preactivations)  # g
+    in_transform = Tanh()(in_chunk)
     in_gate = Narrow(-1, 1, H)(all_gates)
     forget_gate = Narrow(-1, H + 1, H)(all_gates)
     out_gate = Narrow(-1, 2 * H + 1, H)(all_gates)
+    annotate_nodes(skip=_LAYER_ARGS)
     return _cell_update(in_gate, forget_gate, out_gate, in_transform, prev_c)
 
 
@@ -135,7 +155,7 @@ def lstm_narrow(input_size, rnn_size, rng=None):
     ``H`` (g). Arguments and result as :func:`lstm_four_sums`.
     """
     _check_sizes(input_size, rnn_size)
-    x, prev_c, prev_h = Identity()(), Identity()(), Identity()()
+    x, prev_c, prev_h = _cell_inputs()
     next_c, next_h = _narrow_layer(x, prev_c, prev_h, input_size, rnn_size, 1, resolve_rng(rng))
     return gModule([x, prev_c, prev_h], [next_c, next_h])
 
@@ -145,9 +165,11 @@ def lstm_narrow(input_size, rnn_size, rng=None):
 def _reshape_split_layer(x, prev_c, prev_h, input_size, rnn_size, layer, rng):
     all_input_sums = _fused_sums(x, prev_h, input_size, rnn_size, layer, rng)
     reshaped = Reshape(4, rnn_size)(all_input_sums)  # (N, 4, H)
-    n1, n2, n3, n4 = SplitTable(-2)(reshaped).split(4)
+    split = SplitTable(-2)(reshaped)
+    n1, n2, n3, n4 = split.split(4)
     in_gate, forget_gate, out_gate = Sigmoid()(n1), Sigmoid()(n2), Sigmoid()(n3)
     in_transform = Tanh()(n4)
+    annotate_nodes(skip=_LAYER_ARGS)
     return _cell_update(in_gate, forget_gate, out_gate, in_transform, prev_c)
 
 
@@ -158,7 +180,7 @@ def lstm_reshape_split(input_size, rnn_size, rng=None):
     ``h2h_1``.
     """
     _check_sizes(input_size, rnn_size)
-    x, prev_c, prev_h = Identity()(), Identity()(), Identity()()
+    x, prev_c, prev_h = _cell_inputs()
     layer = _reshape_split_layer(x, prev_c, prev_h, input_size, rnn_size, 1, resolve_rng(rng))
     return gModule([x, prev_c, prev_h], list(layer))
 
@@ -176,7 +198,11 @@ LSTM_GRAPHS = {
 def _named_linears(gmodule):
     if not isinstance(gmodule, gModule):
         raise TypeError(f"expected a gModule, got {type(gmodule).__name__}")
-    return {n.name: n.module for n in gmodule.forwardnodes if n.name and isinstance(n.module, Linear)}
+    return {
+        n.name: n.module
+        for n in gmodule.forwardnodes
+        if n.name and isinstance(n.module, Linear)
+    }
 
 
 def _layer_linears(gmodule, layer):
@@ -296,24 +322,26 @@ def charrnn_lstm(input_size, rnn_size, n_layers, dropout=0.0, rng=None):
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
     rng = resolve_rng(rng)
-    inputs = [Identity()()]  # x
-    for _ in range(n_layers):
-        inputs += [Identity()(), Identity()()]  # prev_c[L], prev_h[L]
+    inputs = [Identity()().annotate(name="x")]
+    for L in range(1, n_layers + 1):
+        inputs.append(Identity()().annotate(name=f"prev_c[{L}]"))
+        inputs.append(Identity()().annotate(name=f"prev_h[{L}]"))
     outputs = []
     for L in range(1, n_layers + 1):
         prev_c, prev_h = inputs[2 * L - 1], inputs[2 * L]
         if L == 1:
-            x, input_size_L = OneHot(input_size)(inputs[0]), input_size
+            x, input_size_L = OneHot(input_size)(inputs[0]).annotate(name="one_hot"), input_size
         else:
             x, input_size_L = outputs[-1], rnn_size  # next_h of the layer below
             if dropout > 0:
                 x = Dropout(dropout, rng=rng)(x)
-        outputs += list(_reshape_split_layer(x, prev_c, prev_h, input_size_L, rnn_size, L, rng))
+        next_c, next_h = _reshape_split_layer(x, prev_c, prev_h, input_size_L, rnn_size, L, rng)
+        outputs += [next_c.annotate(name=f"next_c[{L}]"), next_h.annotate(name=f"next_h[{L}]")]
     top_h = outputs[-1]
     if dropout > 0:
         top_h = Dropout(dropout, rng=rng)(top_h)
     proj = Linear(rnn_size, input_size, rng=rng)(top_h).annotate(name="decoder")
-    outputs.append(LogSoftMax()(proj))
+    outputs.append(LogSoftMax()(proj).annotate(name="logsoft"))
     return gModule(inputs, outputs)
 
 

@@ -116,6 +116,10 @@ class Module:
 
         return Node(self, _parents_from_call(self, args))
 
+    def __neg__(self):
+        """nngraph's sugar: ``-module`` is the input node ``module()``."""
+        return self()
+
     def __repr__(self):
         return f"{type(self).__name__}()"
 
@@ -139,7 +143,9 @@ def check_array(module, value, what="input"):
             "(a table): did you mean a table module such as CAddTable, or split(n)?"
         )
     if not isinstance(value, np.ndarray):
-        raise TypeError(f"{module!r} expects its {what} to be a numpy array, got {type(value).__name__}")
+        raise TypeError(
+            f"{module!r} expects its {what} to be a numpy array, got {type(value).__name__}"
+        )
     if not np.issubdtype(value.dtype, np.floating):
         raise TypeError(f"{module!r} expects a float array as its {what}, got dtype {value.dtype}")
     return value
@@ -148,7 +154,10 @@ def check_array(module, value, what="input"):
 def check_table(module, value, n=None, what="input"):
     """``value`` as a list (a Lua table) of ``n`` items (any number if ``None``)."""
     if not isinstance(value, (list, tuple)):
-        kind = f"an array of shape {value.shape}" if isinstance(value, np.ndarray) else type(value).__name__
+        if isinstance(value, np.ndarray):
+            kind = f"an array of shape {value.shape}"
+        else:
+            kind = type(value).__name__
         raise TypeError(
             f"{module!r} expects its {what} to be a list of arrays (a table), got {kind}: "
             "give it several nodes, module([a, b]), or a node whose output is a list"

@@ -169,9 +169,8 @@ class Node:
         merged = dict(annotations or {})
         if "graphAttributes" in merged:
             merged["graph_attributes"] = merged.pop("graphAttributes")
-        for key, value in (("name", name), ("description", description), ("graph_attributes", graph_attributes)):
-            if value is not None:
-                merged[key] = value
+        keywords = {"name": name, "description": description, "graph_attributes": graph_attributes}
+        merged.update({key: value for key, value in keywords.items() if value is not None})
         unknown = set(merged) - {"name", "description", "graph_attributes"}
         if unknown:
             raise ValueError(
@@ -198,13 +197,51 @@ class Node:
             return f"[{self.select_index + 1}]"
         return repr(self.module)
 
-    def label(self):
-        """The node's text in diagrams: name (or ``Node<id>``), what it computes, description."""
-        lines = [f"{self.name} ({self.id})" if self.name else f"Node{self.id}", self.kind()]
+    def label(self, number=None):
+        """The node's text in diagrams: its name (or ``Node<number>``), what it computes and
+        its description, one per line; ``number`` defaults to :attr:`id` (diagrams pass the
+        node's place in its graph, so that they do not depend on what was made before)."""
+        number = self.id if number is None else number
+        lines = [f"{self.name} ({number})" if self.name else f"Node{number}", self.kind()]
         if self.annotations.get("description"):
             lines.append(f"desc = {self.annotations['description']}")
         return "\n".join(lines)
 
+    def __sub__(self, module):
+        """nngraph's chaining sugar: ``node - module`` is ``module(node)``, so
+        ``-Identity() - Linear(3, 4) - Tanh()`` is a chain from a new input node."""
+        from .module import Module
+
+        if not isinstance(module, Module) and not hasattr(module, "updateOutput"):
+            return NotImplemented
+        return module(self)
+
     def __repr__(self):
         name = f" {self.name!r}" if self.name else ""
         return f"<Node{self.id}{name}: {self.kind()} made at {self.debug_label}>"
+
+
+def annotate_nodes(skip=()):
+    """Name every unnamed node held by a local variable of the caller after that variable
+    (nngraph's ``annotateNodes``), so that diagrams say ``in_gate`` rather than ``Node14``.
+
+    Names given with :meth:`Node.annotate` are kept. Call it at the end of the function
+    that builds the nodes.
+
+    Args:
+        skip: variable names not to use (e.g. a function's parameters, whose nodes belong
+            to the caller).
+
+    Returns:
+        The number of nodes named.
+    """
+    frame = inspect.currentframe().f_back
+    try:
+        named = 0
+        for var, value in frame.f_locals.items():
+            if isinstance(value, Node) and var not in skip and not value.name:
+                value.annotate(name=var)
+                named += 1
+        return named
+    finally:
+        del frame

@@ -16,6 +16,11 @@ def _graph():
     return nn.gModule([x, state], [out, c]), x, state, out
 
 
+def _n(net, node):
+    """The DOT name of a node: n<its 1-based place in the forward order>."""
+    return f"n{net.forwardnodes.index(node) + 1}"
+
+
 def _node_lines(dot):
     return {m.group(1): line for line in dot.splitlines() if (m := re.match(r"\s*(n\d+) \[", line))}
 
@@ -25,17 +30,26 @@ def test_dot_text_has_every_node_edge_and_shape():
     dot = net.to_dot(title="two inputs")
     assert dot.startswith('digraph "two inputs" {') and dot.rstrip().endswith("}")
     lines = _node_lines(dot)
-    assert set(lines) == {f"n{n.id}" for n in net.forwardnodes}
-    assert 'shape="invhouse"' in lines[f"n{x.id}"]  # inputs
-    assert 'peripheries="2"' in lines[f"n{out.id}"]  # outputs
+    assert set(lines) == {f"n{k}" for k in range(1, len(net.forwardnodes) + 1)}
+    assert 'shape="invhouse"' in lines[_n(net, x)]  # inputs
+    assert 'peripheries="2"' in lines[_n(net, out)]  # outputs
     assert 'label="i2h (' in dot and "Linear(3 -> 3)" in dot
     assert 'shape="triangle"' in dot and 'label="Node' in dot and "split(2)" in dot
-    assert r'desc = say \"hi\"' in lines[f"n{state.id}"]  # quotes escaped
+    assert re.search(r'label="\[1\]".*shape="circle"', dot)  # the items of the split
+    assert r'desc = say \"hi\"' in lines[_n(net, state)]  # quotes escaped
     # one edge per (parent, child), numbered when a node has several inputs
     edges = re.findall(r"(n\d+) -> (n\d+)", dot)
     assert len(edges) == sum(len(n.parents) for n in net.forwardnodes)
-    assert f"n{x.id} -> n{x.children[0].id};" in dot
-    assert re.search(rf'-> n{out.id} \[label="1"\]', dot) and re.search(rf'-> n{out.id} \[label="2"\]', dot)
+    assert f"{_n(net, x)} -> {_n(net, x.children[0])};" in dot
+    assert re.search(rf'-> {_n(net, out)} \[label="1"\]', dot) and re.search(rf'-> {_n(net, out)} \[label="2"\]', dot)
+
+
+def test_dot_does_not_depend_on_nodes_made_before():
+    first = _graph()[0].to_dot()
+    for _ in range(3):
+        nn.Identity()()
+    strip = lambda d: re.sub(r'tooltip="[^"]*"', "", d)
+    assert strip(_graph()[0].to_dot()) == strip(first)
 
 
 def test_backward_dot_reverses_the_edges():

@@ -223,3 +223,15 @@ def test_truncated_bptt_through_clones_matches_finite_differences():
     for s, ds in zip(init_state, dinit):
         assert close(ds, numeric_gradient(total_loss, s, one))
     assert any(np.abs(ds).max() > 1e-3 for ds in dinit)  # the state gradient is not trivial
+
+
+def test_clones_of_a_deep_graph_and_independent_copies():
+    proto = nn.charrnn_lstm(3, 2, 16, rng=9)  # 340 nodes: a recursive deepcopy overflows
+    twin = nn.clone_many_times(proto, 1)[0]
+    inputs = [np.array([0, 2])] + [np.full((2, 2), 0.1)] * 32
+    assert np.array_equal(twin.forward(inputs)[-1], proto.forward(inputs)[-1])
+    assert all(a is not b for a, b in zip(twin.forwardnodes, proto.forwardnodes))
+    assert [n.name for n in twin.forwardnodes] == [n.name for n in proto.forwardnodes]
+    copy = proto.clone()  # a plain copy owns its parameters
+    copy.parameters()[0][0][...] = 0.0
+    assert proto.parameters()[0][0].any()

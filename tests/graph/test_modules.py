@@ -329,3 +329,17 @@ def test_nested_gmodule_parameters_and_gradients():
     check_gradients(outer, _rng(20).standard_normal((2, 3)))
     with pytest.raises(ValueError, match="used by two nodes"):
         nn.gModule([y := nn.Identity()()], [nn.CAddTable()([inner(y), inner(y)])])
+
+
+def test_errors_of_other_exception_classes_pass_through_unchanged():
+    class Picky(ValueError):
+        def __init__(self, code, detail):
+            super().__init__(f"{code}: {detail}")
+
+    class Raises(nn.Module):
+        def updateOutput(self, input):
+            raise Picky(7, "no")
+
+    x = nn.Identity()()
+    with pytest.raises(Picky, match="7: no"):
+        nn.gModule([x], [Raises()(x)]).forward(np.zeros(2))

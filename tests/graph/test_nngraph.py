@@ -278,13 +278,13 @@ def test_annotate_graph():
     for backward in (False, True):
         dot = net.to_dot(title="Test", backward=backward)
         lines = {line.split()[0]: line for line in dot.splitlines() if re.match(r"\s*n\d+ \[", line)}
-        a = lines[f"n{inp.id}"]
+        a = lines[f"n{net.forwardnodes.index(inp) + 1}"]
         assert 'color="red"' in a and 'label="Input' in a and "DescA" in a
-        b = lines[f"n{hidden_a.id}"]
+        b = lines[f"n{net.forwardnodes.index(hidden_a) + 1}"]
         assert 'fontcolor="green"' in b and 'color="blue"' in b
         assert 'label="Hidden A' in b and "DescB" in b and 'tooltip="I am green"' in b
         # nodes without a tooltip get where they were made
-        assert "test_nngraph.py]" in lines[f"n{hidden_b.id}"]
+        assert "test_nngraph.py]" in lines[f"n{net.forwardnodes.index(hidden_b) + 1}"]
 
 
 def test_split_more():
@@ -321,3 +321,38 @@ def test_zero_gradient_from_one_branch():
         mod.forward(inp)
         expected = 1.0 if second is nn.Identity else 0.0
         assert np.array_equal(mod.backward(inp, np.ones((1, 2, 3))), np.full((1, 2, 3), expected))
+
+
+def test_annotate_nodes_names_nodes_after_local_variables():
+    def build(given):
+        hidden = nn.Tanh()(given)
+        kept = nn.Sigmoid()(hidden).annotate(name="explicit")
+        count = nn.annotate_nodes(skip=("given",))
+        return hidden, kept, count
+
+    x = nn.Identity()()
+    hidden, kept, count = build(x)
+    assert (hidden.name, kept.name, x.name, count) == ("hidden", "explicit", None, 1)
+    assert nn.annotate_nodes() == 1 and x.name == "x"  # here: x; hidden and kept are named
+
+
+def test_lstm_graphs_name_their_nodes_for_diagrams():
+    for builder in nn.LSTM_GRAPHS.values():
+        graph = builder(3, 2)
+        unnamed = [n for n in graph.forwardnodes if not n.name]
+        assert all(n.split_outputs is not None for n in unnamed), unnamed
+        names = {n.name for n in graph.forwardnodes}
+        assert {"x", "prev_c", "prev_h", "in_gate", "forget_gate", "next_c", "next_h"} <= names
+    assert "pre_sigmoid_chunk" in {n.name for n in nn.lstm_narrow(3, 2).forwardnodes}
+
+
+def test_minus_chaining_sugar():
+    inp = -nn.Identity()  # nngraph's README: h1 = - nn.Linear(20, 10)
+    assert isinstance(inp, nn.Node) and inp.parents == []
+    out = inp - nn.Linear(3, 4, rng=1) - nn.Tanh()
+    net = nn.gModule([inp], [out])
+    v = np.random.default_rng(18).standard_normal(3)
+    W, b = net.parameters()[0]
+    assert np.allclose(net.forward(v), np.tanh(W @ v + b))
+    with pytest.raises(TypeError):
+        inp - 3

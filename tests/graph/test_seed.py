@@ -97,3 +97,31 @@ def test_linear_init_is_uniform_within_lua_bound_and_seeded():
     assert np.abs(a.weight).max() <= bound and np.abs(a.weight).max() > 0.9 * bound
     assert a.weight.dtype == np.float64
     assert not np.array_equal(a.weight, nn.Linear(50, 40, rng=8).weight)
+
+
+def test_an_output_listed_twice_gets_both_gradients():
+    x = nn.Identity()()
+    y = nn.Tanh()(x)
+    net = nn.gModule([x], [y, y])
+    v = np.array([0.3, -0.2])
+    out = net.forward(v)
+    assert out[0] is out[1]
+    g1, g2 = np.array([1.0, 2.0]), np.array([0.5, -1.0])
+    assert np.allclose(net.backward(v, [g1, g2]), (g1 + g2) * (1 - np.tanh(v) ** 2))
+
+
+def test_update_grad_input_and_acc_grad_parameters_separately():
+    mlp = seed_graph(rng=6)
+    rng = np.random.default_rng(6)
+    hs = [rng.standard_normal(10), rng.standard_normal(10), rng.standard_normal(20)]
+    g = rng.standard_normal(10)
+    mlp.forward(hs)
+    mlp.zeroGradParameters()
+    gin = mlp.updateGradInput(hs, g)
+    assert not any(p.any() for p in mlp.parameters()[1])  # no parameter gradient yet
+    mlp.accGradParameters(hs, g, 2.0)
+    dW = mlp.parameters()[1][0].copy()
+    mlp.zeroGradParameters()
+    gin2 = mlp.backward(hs, g)
+    assert np.allclose(dW, 2 * mlp.parameters()[1][0])
+    assert all(np.array_equal(a, b) for a, b in zip(gin, gin2))

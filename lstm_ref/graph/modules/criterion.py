@@ -72,22 +72,30 @@ class ClassNLLCriterion(Criterion):
     def _prepare(self, input, target):
         check_array(self, input)
         if input.ndim not in (1, 2):
-            raise ValueError(f"{self!r} expects log-probabilities (C,) or (N, C), got {input.shape}")
+            raise ValueError(
+                f"{self!r} expects log-probabilities (C,) or (N, C), got {input.shape}"
+            )
         x2 = input.reshape(-1, input.shape[-1])  # (N, C)
         t = np.asarray(target)
-        if t.dtype == bool or not (np.issubdtype(t.dtype, np.integer) or np.issubdtype(t.dtype, np.floating)):
+        if t.dtype == bool or not np.issubdtype(t.dtype, np.number):
             raise TypeError(f"{self!r} expects integer class labels, got dtype {t.dtype}")
         t = t.reshape(-1)
         if t.shape[0] != x2.shape[0] or (input.ndim == 1 and np.ndim(target) > 1):
-            want = "one label" if input.ndim == 1 else f"{x2.shape[0]} labels, shape ({x2.shape[0]},)"
-            raise ValueError(f"{self!r} expects {want} for an input of shape {input.shape}, got shape {np.shape(target)}")
+            n = x2.shape[0]
+            want = "one label" if input.ndim == 1 else f"{n} labels, shape ({n},)"
+            raise ValueError(
+                f"{self!r} expects {want} for an input of shape {input.shape}, "
+                f"got shape {np.shape(target)}"
+            )
         ti = t.astype(np.int64)
         if np.any(ti != t) or ti.min() < 0 or ti.max() >= x2.shape[1]:
             raise ValueError(
                 f"{self!r} expects 0-based class labels in [0, {x2.shape[1] - 1}], got {t.tolist()}"
             )
         if self.weights is not None and self.weights.shape != (x2.shape[1],):
-            raise ValueError(f"{self!r}: weights must have shape ({x2.shape[1]},), got {self.weights.shape}")
+            raise ValueError(
+                f"{self!r}: weights must have shape ({x2.shape[1]},), got {self.weights.shape}"
+            )
         w = np.ones(len(ti)) if self.weights is None else self.weights[ti]
         return x2, ti, w
 
@@ -113,7 +121,9 @@ class ModuleFromCriterion(Module):
     def __init__(self, criterion):
         super().__init__()
         if not isinstance(criterion, Criterion):
-            raise TypeError(f"ModuleFromCriterion needs a Criterion, got {type(criterion).__name__}")
+            raise TypeError(
+                f"ModuleFromCriterion needs a Criterion, got {type(criterion).__name__}"
+            )
         self.criterion = criterion
 
     def updateOutput(self, input):

@@ -31,7 +31,9 @@ class Narrow(Module):
         super().__init__()
         for name, v in (("dim", dim), ("offset", offset), ("length", length)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v == 0:
-                raise ValueError(f"Narrow's {name} must be a non-zero int (1-based, as in Lua), got {v!r}")
+                raise ValueError(
+                    f"Narrow's {name} must be a non-zero int (1-based, as in Lua), got {v!r}"
+                )
         if offset < 1:
             raise ValueError(f"Narrow's offset is 1-based (the first element is 1), got {offset}")
         self.dim, self.offset, self.length = int(dim), int(offset), int(length)
@@ -74,7 +76,10 @@ class Reshape(Module):
 
     def __init__(self, *size, batchMode=None):
         super().__init__()
-        if not size or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in size):
+        def is_size(s):
+            return not isinstance(s, bool) and isinstance(s, (int, np.integer)) and s >= 1
+
+        if not size or not all(map(is_size, size)):
             raise ValueError(f"Reshape needs positive int sizes, got {size}")
         self.size = tuple(int(s) for s in size)
         self.nelement = int(np.prod(self.size))
@@ -86,7 +91,9 @@ class Reshape(Module):
         )
         shape = self.size if single else (input.shape[0],) + self.size
         if int(np.prod(shape)) != input.size:
-            raise ValueError(f"{self!r} cannot reshape an input of shape {input.shape} into {shape}")
+            raise ValueError(
+                f"{self!r} cannot reshape an input of shape {input.shape} into {shape}"
+            )
         return shape
 
     def updateOutput(self, input):

@@ -113,7 +113,8 @@ class Linear(Module):
         return [self.weight, self.bias], [self.gradWeight, self.gradBias]
 
     def __repr__(self):
-        return f"Linear({self.inputSize} -> {self.outputSize}" + ("" if self.bias is not None else ", no bias") + ")"
+        no_bias = "" if self.bias is not None else ", no bias"
+        return f"Linear({self.inputSize} -> {self.outputSize}{no_bias})"
 
 
 class Sigmoid(Module):
@@ -168,7 +169,9 @@ class LogSoftMax(Module):
     def updateOutput(self, input):
         check_array(self, input)
         if input.ndim not in (1, 2):
-            raise ValueError(f"{self!r} expects an input of shape (C,) or (N, C), got {input.shape}")
+            raise ValueError(
+                f"{self!r} expects an input of shape (C,) or (N, C), got {input.shape}"
+            )
         shifted = input - input.max(axis=-1, keepdims=True)
         self.output = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
         return self.output
@@ -224,7 +227,7 @@ class Dropout(Module):
 def _check_indices(module, input, size):
     """Integer-valued indices in ``[0, size)`` (0-based), as an int array."""
     arr = np.asarray(input)
-    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
         raise TypeError(f"{module!r} expects integer indices, got dtype {arr.dtype}")
     idx = arr.astype(np.int64)
     if np.issubdtype(arr.dtype, np.floating) and np.any(idx != arr):

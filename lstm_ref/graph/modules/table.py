@@ -95,7 +95,8 @@ class SplitTable(Module):
         return self.gradInput
 
     def __repr__(self):
-        return f"SplitTable({self.dim}" + (f", {self.nInputDims}" if self.nInputDims is not None else "") + ")"
+        extra = f", {self.nInputDims}" if self.nInputDims is not None else ""
+        return f"SplitTable({self.dim}{extra})"
 
 
 class JoinTable(Module):
@@ -117,7 +118,10 @@ class JoinTable(Module):
             check_array(self, x, f"input[{k}]")
         ndims = {x.ndim for x in xs}
         if len(ndims) > 1:
-            raise ValueError(f"{self!r} expects arrays with one number of axes, got shapes {[x.shape for x in xs]}")
+            raise ValueError(
+                f"{self!r} expects arrays with one number of axes, got shapes "
+                f"{[x.shape for x in xs]}"
+            )
         axis = lua_dim(self, self.dim, xs[0].ndim, self.nInputDims)
         others = {x.shape[:axis] + x.shape[axis + 1 :] for x in xs}
         if len(others) > 1:
@@ -135,7 +139,8 @@ class JoinTable(Module):
         return self.gradInput
 
     def __repr__(self):
-        return f"JoinTable({self.dim}" + (f", {self.nInputDims}" if self.nInputDims is not None else "") + ")"
+        extra = f", {self.nInputDims}" if self.nInputDims is not None else ""
+        return f"JoinTable({self.dim}{extra})"
 
 
 class SelectTable(Module):
@@ -145,14 +150,18 @@ class SelectTable(Module):
     def __init__(self, index):
         super().__init__()
         if isinstance(index, bool) or not isinstance(index, int) or index == 0:
-            raise ValueError(f"SelectTable's index is 1-based as in Lua (or negative): got {index!r}")
+            raise ValueError(
+                f"SelectTable's index is 1-based as in Lua (or negative): got {index!r}"
+            )
         self.index = index
 
     def _position(self, input):
         xs = check_table(self, input)
         k = self.index - 1 if self.index > 0 else len(xs) + self.index
         if not 0 <= k < len(xs):
-            raise ValueError(f"{self!r}: index {self.index} (1-based) is out of range for a list of {len(xs)}")
+            raise ValueError(
+                f"{self!r}: index {self.index} (1-based) is out of range for a list of {len(xs)}"
+            )
         return k
 
     def updateOutput(self, input):
@@ -161,7 +170,9 @@ class SelectTable(Module):
 
     def updateGradInput(self, input, gradOutput):
         k = self._position(input)
-        self.gradInput = [gradOutput if j == k else zeros_like_nested(x) for j, x in enumerate(input)]
+        self.gradInput = [
+            gradOutput if j == k else zeros_like_nested(x) for j, x in enumerate(input)
+        ]
         return self.gradInput
 
     def __repr__(self):
