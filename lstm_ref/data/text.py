@@ -10,7 +10,7 @@ import os
 import numpy as np
 
 CORPORA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpora")
-DEFAULT_CORPUS = "tiny_shakespeare_400k"
+DEFAULT_CORPUS = "pride_and_prejudice"
 
 
 class Vocab:

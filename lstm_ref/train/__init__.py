@@ -12,6 +12,9 @@
 Import from the modules themselves (``from lstm_ref.train.adding import train_adding``);
 importing ``lstm_ref.train`` alone imports none of them, and so not torch.
 """
+#
+# Chapter 5: ``lstm_ref.train.charrnn`` trains Karpathy's char-rnn built from
+# ``lstm_ref.graph`` (numpy only), and ``lstm_ref.train.ngram`` holds the n-gram baselines.
 
 # Chapter 6 (both need torch): ``lstm_ref.train.tbptt``, truncated BPTT over contiguous
 # streams and the page's experiments; ``lstm_ref.train.charlm``, the character-level

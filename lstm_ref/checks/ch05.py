@@ -1,0 +1,557 @@
+"""Checks for chapter 5 (``ch05_nngraph``): modules written by the learner, and graphs
+composed from them.
+
+The learner writes two modules as subclasses of :class:`lstm_ref.graph.Module`,
+``CMulTable`` (a table of ``k`` inputs) and ``Linear`` (with ``accGradParameters``), and four
+functions: ``build_z_network(n_in, n_out)`` (the seed's ``z = x1 + x2 * linear(x3)``),
+``build_lstm_cell(D, H)``, ``build_fanout_network(D)`` and ``fanout_gradient(x, W, dz)``.
+
+Each check tests one thing (a shape, one output's values, one gradient). It reaches the
+learner's objects only through :func:`~lstm_ref.checks._common.call_learner`: it makes an
+instance by calling the class, sets arrays by attribute assignment, calls ``updateOutput``,
+``updateGradInput``, ``accGradParameters``, ``forward``, ``backward`` and ``parameters``,
+and reads ``weight``, ``bias``, ``gradWeight``, ``gradBias``, ``output`` as plain arrays.
+Every expected value is computed here from :mod:`lstm_ref.graph` (and
+:mod:`lstm_ref.numpy.lstm` for the cell). A module's backward check never runs the
+learner's ``updateOutput``: it sets ``output`` to the reference forward's output first, so
+a forward bug does not cost the backward's points.
+
+Hints name a mistake a check can recognise (a product over only two inputs, a gradient
+multiplied by its own input, gradWeight overwritten instead of accumulated, a transposed
+weight, the ``scale`` ignored, a gradient not summed over fan-out, gates in char-rnn's
+order); they never print expected numbers.
+"""
+
+import numpy as np
+
+from .. import convert as _convert
+from .. import graph as _graph
+from ..numpy import lstm as _lstm
+from ._common import CheckFailed, call_learner, check, expect_array, expect_close, rng_for
+
+__all__ = [
+    "CheckFailed",
+    "REFERENCE_EXERCISED",
+    "cmul_forward",
+    "cmul_backward",
+    "linear_init",
+    "linear_forward",
+    "linear_grad_input",
+    "linear_acc_grad",
+    "z_forward",
+    "z_backward",
+    "lstm_cell_forward",
+    "lstm_cell_backward",
+    "fanout_backward",
+    "fanout_by_hand",
+]
+
+_EXERCISED_METHODS = (
+    (_graph.CMulTable, ("updateOutput", "updateGradInput")),
+    (_graph.Linear, ("updateOutput", "updateGradInput", "accGradParameters")),
+)
+
+REFERENCE_EXERCISED = tuple(
+    f"{cls.__module__}:{cls.__qualname__}.{method}"
+    for cls, methods in _EXERCISED_METHODS
+    for method in methods
+)
+"""``module:qualname`` of every reference method the notebook asks the learner to write."""
+
+LOCKED = tuple(getattr(cls, method) for cls, methods in _EXERCISED_METHODS for method in methods)
+
+RTOL = 1e-7
+ATOL = 1e-10
+
+
+# --- talking to the learner's objects ---------------------------------------------------
+
+
+def _new(cls, name, *args):
+    """An instance of the learner's class ``cls``, made by calling it."""
+    shown = f"{name}({', '.join(map(repr, args))})"
+    return call_learner(cls, *args, name=shown, locked=LOCKED)
+
+
+def _method(obj, cls_name, method):
+    try:
+        return getattr(obj, method)
+    except Exception:  # noqa: BLE001 - a missing method, said plainly
+        raise CheckFailed(f"your {cls_name} has no method {method}") from None
+
+
+def _call(obj, cls_name, method, *args):
+    """``obj.method(*args)`` on copies of the array arguments, which must stay unchanged."""
+    fn = _method(obj, cls_name, method)
+    copies = [_copy(a) for a in args]
+    out = call_learner(fn, *copies, name=f"{cls_name}.{method}", locked=LOCKED)
+    for k, (before, after) in enumerate(zip(args, copies)):
+        if not _same(before, after):
+            raise CheckFailed(f"{cls_name}.{method} modified its argument {k + 1}; it must not")
+    return out
+
+
+def _set(obj, cls_name, attr, value):
+    try:
+        setattr(obj, attr, np.array(value, copy=True))
+    except Exception as exc:  # noqa: BLE001
+        raise CheckFailed(f"could not set {cls_name}.{attr}: {type(exc).__name__}: {exc}") from None
+
+
+def _get(obj, cls_name, attr):
+    try:
+        return getattr(obj, attr)
+    except Exception:  # noqa: BLE001
+        raise CheckFailed(f"your {cls_name} has no attribute {attr}") from None
+
+
+def _copy(value):
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+def _same(a, b):
+    if isinstance(a, np.ndarray):
+        return isinstance(b, np.ndarray) and a.shape == b.shape and np.array_equal(a, b)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(map(_same, a, b))
+    return True
+
+
+def _expect_list(name, got, k):
+    if not isinstance(got, (list, tuple)) or len(got) != k:
+        what = f"a {type(got).__name__}" + (f" of length {len(got)}" if isinstance(got, (list, tuple)) else "")
+        raise CheckFailed(f"{name} should be a list of {k} arrays (one per input), got {what}")
+    return list(got)
+
+
+def _matches(got, candidate):
+    got = np.asarray(got, dtype=np.float64)
+    return got.shape == candidate.shape and np.allclose(got, candidate, rtol=RTOL, atol=ATOL)
+
+
+def _hint_for(got, wrong):
+    """The hint of the first typical wrong result ``got`` equals, else ``""``."""
+    for candidate, hint in wrong:
+        if candidate is not None and _matches(got, candidate):
+            return hint
+    return ""
+
+
+def _compare(name, got, expected, wrong=()):
+    """Shape, dtype float64 and values; a hint when ``got`` equals a known wrong result."""
+    expect_array(name, got, expected.shape, dtype=np.float64)
+    if not np.allclose(got, expected, rtol=RTOL, atol=ATOL):
+        expect_close(name, got, expected, RTOL, ATOL, hint=_hint_for(got, wrong))
+
+
+def _shape(N, D):
+    return (D,) if N is None else (N, D)
+
+
+# --- CMulTable ------------------------------------------------------------------------
+
+
+def _cmul_data(seed, k, shape):
+    rng = rng_for(seed)
+    inputs = [rng.standard_normal(shape) for _ in range(k)]
+    grad = rng.standard_normal(shape)
+    return inputs, grad
+
+
+def _product(arrays):
+    out = np.ones_like(arrays[0])
+    for a in arrays:
+        out = out * a
+    return out
+
+
+@check
+def cmul_forward(CMulTable, k=2, seed=0, shape=(3, 4)):
+    """``updateOutput`` of a table of ``k`` arrays is their element-wise product."""
+    inputs, _ = _cmul_data(seed, k, tuple(shape))
+    mod = _new(CMulTable, "CMulTable")
+    got = _call(mod, "CMulTable", "updateOutput", inputs)
+    ref = _graph.CMulTable()
+    expected = ref.updateOutput(_copy(inputs))
+    wrong = [
+        (_product(inputs[:2]) if k > 2 else None,
+         "only the first two inputs were multiplied; CMulTable takes a table of any number "
+         "of inputs"),
+        (sum(inputs), "the inputs were added, not multiplied"),
+    ]
+    _compare("CMulTable output", got, expected, wrong)
+    return f"CMulTable forward, {k} inputs of shape {tuple(shape)}"
+
+
+@check
+def cmul_backward(CMulTable, k=2, seed=10, shape=(3, 4)):
+    """``updateGradInput``: input ``j`` gets gradOutput times the product of the others.
+    The reference output is set as ``output`` first; the learner's forward is not run."""
+    inputs, grad = _cmul_data(seed, k, tuple(shape))
+    ref = _graph.CMulTable()
+    out = ref.updateOutput(_copy(inputs))
+    expected = ref.updateGradInput(_copy(inputs), grad.copy())
+    mod = _new(CMulTable, "CMulTable")
+    _set(mod, "CMulTable", "output", out)
+    got = _expect_list("CMulTable.updateGradInput's result", _call(mod, "CMulTable", "updateGradInput", inputs, grad), k)
+    for j in range(k):
+        others = [a for i, a in enumerate(inputs) if i != j]
+        wrong = [
+            (grad * inputs[j], "input j's gradient was multiplied by input j itself; it needs "
+             "the product of the OTHER inputs"),
+            (_product(others), "gradOutput is missing: the chain rule multiplies the local "
+             "derivative by the gradient arriving from above"),
+            (grad * others[0] if k > 2 else None, "only one other input was used; with k "
+             "inputs, input j's gradient needs the product of all k - 1 others"),
+        ]
+        _compare(f"gradInput[{j}]", got[j], expected[j], wrong)
+    return f"CMulTable backward, {k} inputs of shape {tuple(shape)}"
+
+
+# --- Linear ---------------------------------------------------------------------------
+
+
+def _linear_data(seed, n_in, n_out, N):
+    rng = rng_for(seed)
+    W = rng.standard_normal((n_out, n_in)) / np.sqrt(n_in)
+    b = rng.standard_normal(n_out) * 0.5
+    x = rng.standard_normal(_shape(N, n_in))
+    grad = rng.standard_normal(_shape(N, n_out))
+    gW0 = rng.standard_normal((n_out, n_in))
+    gb0 = rng.standard_normal(n_out)
+    return W, b, x, grad, gW0, gb0
+
+
+def _ref_linear(W, b):
+    ref = _graph.Linear(W.shape[1], W.shape[0])
+    ref.weight[...] = W
+    ref.bias[...] = b
+    ref.gradWeight[...] = 0.0
+    ref.gradBias[...] = 0.0
+    return ref
+
+
+def _new_linear(Linear, W, b):
+    mod = _new(Linear, "Linear", W.shape[1], W.shape[0])
+    _set(mod, "Linear", "weight", W)
+    _set(mod, "Linear", "bias", b)
+    return mod
+
+
+@check
+def linear_init(Linear, n_in=5, n_out=3):
+    """``Linear(n_in, n_out)`` has ``weight (out, in)`` and ``bias (out,)`` drawn at random,
+    and zero ``gradWeight``, ``gradBias`` of the same shapes."""
+    mod = _new(Linear, "Linear", n_in, n_out)
+    for attr, shape in (("weight", (n_out, n_in)), ("bias", (n_out,)),
+                        ("gradWeight", (n_out, n_in)), ("gradBias", (n_out,))):
+        got = _get(mod, "Linear", attr)
+        if isinstance(got, np.ndarray) and len(shape) == 2 and got.shape == shape[::-1] and n_in != n_out:
+            raise CheckFailed(f"Linear.{attr} has shape {got.shape}: as in Lua torch it is "
+                              f"(out, in) = {shape}, the transpose")
+        expect_array(f"Linear.{attr}", got, shape, dtype=np.float64)
+        if attr.startswith("grad") and np.any(got):
+            raise CheckFailed(f"Linear.{attr} should start at zero")
+    W = _get(mod, "Linear", "weight")
+    if W.size > 1 and np.all(W == W.flat[0]):
+        raise CheckFailed("every entry of Linear.weight is the same number; draw them at "
+                          "random (Lua: uniform in [-1/sqrt(in), 1/sqrt(in)]) so that units differ")
+    return f"Linear({n_in}, {n_out}) attributes"
+
+
+@check
+def linear_forward(Linear, n_in=5, n_out=3, N=4, seed=20):
+    """``updateOutput(x)`` for ``x (N, in)``, or ``(in,)`` when ``N`` is ``None``."""
+    W, b, x, _, _, _ = _linear_data(seed, n_in, n_out, N)
+    mod = _new_linear(Linear, W, b)
+    got = _call(mod, "Linear", "updateOutput", x)
+    expected = _ref_linear(W, b).updateOutput(x.copy())
+    wrong = [
+        (x @ W.T, "the bias is missing"),
+        (x @ W + b if n_in == n_out else None, "weight is (out, in): the input multiplies its "
+         "transpose"),
+    ]
+    _compare("Linear output", got, expected, wrong)
+    return f"Linear forward, input shape {x.shape}"
+
+
+@check
+def linear_grad_input(Linear, n_in=5, n_out=3, N=4, seed=30):
+    """``updateGradInput(x, gradOutput)``; ``output`` is set to the reference output first."""
+    W, b, x, grad, _, _ = _linear_data(seed, n_in, n_out, N)
+    ref = _ref_linear(W, b)
+    out = ref.updateOutput(x.copy())
+    expected = ref.updateGradInput(x.copy(), grad.copy())
+    mod = _new_linear(Linear, W, b)
+    _set(mod, "Linear", "output", out)
+    got = _call(mod, "Linear", "updateGradInput", x, grad)
+    wrong = [(grad @ W.T if n_in == n_out else None, "the weight is transposed: with weight "
+              "(out, in), gradOutput (N, out) reaches the input through weight, not its transpose")]
+    _compare("Linear gradInput", got, expected, wrong)
+    return f"Linear gradInput, input shape {x.shape}"
+
+
+@check
+def linear_acc_grad(Linear, which, n_in=5, n_out=3, N=4, scale=1.0, seed=40):
+    """``accGradParameters(x, gradOutput, scale)`` ADDS ``scale`` times the gradient to the
+    ``gradWeight``/``gradBias`` already there (set to random values first)."""
+    if which not in ("gradWeight", "gradBias"):
+        raise ValueError(f"which must be 'gradWeight' or 'gradBias', got {which!r}")
+    W, b, x, grad, gW0, gb0 = _linear_data(seed, n_in, n_out, N)
+    ref = _ref_linear(W, b)
+    out = ref.updateOutput(x.copy())
+    ref.accGradParameters(x.copy(), grad.copy(), scale)
+    fresh = ref.gradWeight.copy() if which == "gradWeight" else ref.gradBias.copy()
+    start = gW0 if which == "gradWeight" else gb0
+    expected = start + fresh
+    mod = _new_linear(Linear, W, b)
+    _set(mod, "Linear", "output", out)
+    _set(mod, "Linear", "gradWeight", gW0)
+    _set(mod, "Linear", "gradBias", gb0)
+    _call(mod, "Linear", "accGradParameters", x, grad, scale)
+    got = _get(mod, "Linear", which)
+    batch = 1 if N is None else N
+    wrong = [
+        (fresh, f"{which} was overwritten; accGradParameters must ADD to the gradient already "
+         "there (it is zeroed only by zeroGradParameters), so that uses of a shared module "
+         "accumulate"),
+        (start + fresh / scale if scale != 1 else None, "the scale argument was ignored"),
+        (start + fresh.T if which == "gradWeight" and n_in == n_out else None,
+         "gradWeight is transposed: it has the shape of weight, (out, in)"),
+        (start + fresh / batch if N not in (None, 1) else None,
+         "the gradient was averaged over the batch; it is summed"),
+    ]
+    _compare(f"Linear.{which}", got, expected, wrong)
+    return f"Linear {which} accumulated, input shape {x.shape}, scale {scale}"
+
+
+# --- graphs built by the learner --------------------------------------------------------
+
+
+def _graph_of(builder, name, *args):
+    g = call_learner(builder, *args, name=name)
+    for method in ("forward", "backward", "parameters"):
+        _method(g, f"the result of {name}", method)
+    return g
+
+
+def _params(g, name, shapes):
+    res = call_learner(_method(g, "gModule", "parameters"), name=f"{name}(...).parameters")
+    if not isinstance(res, (list, tuple)) or len(res) != 2:
+        raise CheckFailed(f"{name}(...).parameters() should return (params, grads)")
+    params = _expect_list(f"the params of {name}(...)", res[0], len(shapes))
+    for k, (p, shape) in enumerate(zip(params, shapes)):
+        expect_array(f"parameter {k} of {name}(...)", p, shape, dtype=np.float64)
+    return [np.array(p, copy=True) for p in params], res
+
+
+def _z_data(n_in, n_out, N, seed):
+    if seed is None:  # the seed's own inputs
+        if N is not None:
+            raise ValueError("the seed's inputs are 1-D: pass N=None with seed=None")
+        h1 = np.arange(1.0, n_out + 1.0)
+        return [h1, np.ones(n_out), 2.0 * np.ones(n_in)], np.ones(n_out)
+    rng = rng_for(seed)
+    inputs = [rng.standard_normal(_shape(N, n)) for n in (n_out, n_out, n_in)]
+    return inputs, rng.standard_normal(_shape(N, n_out))
+
+
+def _ref_z(W, b):
+    nn = _graph
+    x1, x2, x3 = nn.Identity()(), nn.Identity()(), nn.Identity()()
+    lin = nn.Linear(W.shape[1], W.shape[0])
+    lin.weight[...] = W
+    lin.bias[...] = b
+    z = nn.CAddTable()([x1, nn.CMulTable()([x2, lin(x3)])])
+    g = nn.gModule([x1, x2, x3], [z])
+    g.zeroGradParameters()
+    return g
+
+
+@check
+def z_forward(build_z_network, n_in=20, n_out=10, N=None, seed=None):
+    """The output of ``build_z_network(n_in, n_out)`` is ``x1 + x2 * (x3 W^T + b)`` with the
+    graph's own ``W, b``; ``seed=None`` uses the seed's inputs (1..10, ones, twos)."""
+    name = "build_z_network"
+    g = _graph_of(build_z_network, name, n_in, n_out)
+    (W, b), _ = _params(g, name, [(n_out, n_in), (n_out,)])
+    inputs, _ = _z_data(n_in, n_out, N, seed)
+    got = call_learner(_method(g, "gModule", "forward"), _copy(inputs), name=f"{name}(...).forward")
+    expected = _ref_z(W, b).forward(_copy(inputs))
+    lin = inputs[2] @ W.T + b
+    wrong = [
+        (inputs[1] * lin, "x1 was not added"),
+        (inputs[0] + inputs[1] + lin, "x2 and linear(x3) were added instead of multiplied"),
+        (inputs[0] * inputs[1] + lin, "the wrong pair was multiplied: z = x1 + x2 * linear(x3)"),
+    ]
+    _compare("the network's output", got, expected, wrong)
+    return "z = x1 + x2 * linear(x3), forward"
+
+
+@check
+def z_backward(build_z_network, which, n_in=20, n_out=10, N=3, seed=50):
+    """One gradient of the z network after ``forward`` then ``backward``: ``which`` is
+    ``"x1"``, ``"x2"``, ``"x3"`` (gradInput) or ``"weight"``, ``"bias"`` (the Linear's)."""
+    names = ("x1", "x2", "x3", "weight", "bias")
+    if which not in names:
+        raise ValueError(f"which must be one of {names}, got {which!r}")
+    name = "build_z_network"
+    g = _graph_of(build_z_network, name, n_in, n_out)
+    (W, b), _ = _params(g, name, [(n_out, n_in), (n_out,)])
+    inputs, grad = _z_data(n_in, n_out, N, seed)
+    call_learner(_method(g, "gModule", "zeroGradParameters"), name=f"{name}(...).zeroGradParameters")
+    call_learner(_method(g, "gModule", "forward"), _copy(inputs), name=f"{name}(...).forward")
+    gin = call_learner(_method(g, "gModule", "backward"), _copy(inputs), grad.copy(),
+                       name=f"{name}(...).backward")
+    ref = _ref_z(W, b)
+    ref.forward(_copy(inputs))
+    ref_gin = ref.backward(_copy(inputs), grad.copy())
+    if which in ("weight", "bias"):
+        _, ref_grads = ref.parameters()
+        expected = ref_grads[0 if which == "weight" else 1]
+        grads = call_learner(_method(g, "gModule", "parameters"), name=f"{name}(...).parameters")[1]
+        got = _expect_list(f"the gradients of {name}(...)", grads, 2)[0 if which == "weight" else 1]
+    else:
+        k = names.index(which)
+        got = _expect_list(f"{name}(...).backward's result", gin, 3)[k]
+        expected = ref_gin[k]
+    _compare(f"the gradient on {which}", got, expected)
+    return f"z network, gradient on {which}"
+
+
+def _cell_data(D, H, N, seed):
+    rng = rng_for(seed)
+    return (rng.standard_normal(_shape(N, D)), rng.standard_normal(_shape(N, H)),
+            rng.standard_normal(_shape(N, H))), (rng.standard_normal(_shape(N, H)),
+                                                 rng.standard_normal(_shape(N, H)))
+
+
+def _cell_params(builder, D, H):
+    name = "build_lstm_cell"
+    g = _graph_of(builder, name, D, H)
+    (Wi, bi, Wh, bh), _ = _params(g, name, [(4 * H, D), (4 * H,), (4 * H, H), (4 * H,)])
+    return g, Wi.T, Wh.T, bi + bh
+
+
+def _as2d(a):
+    return a[None, :] if a.ndim == 1 else a
+
+
+@check
+def lstm_cell_forward(build_lstm_cell, which, D=3, H=4, N=2, seed=60):
+    """``next_c`` (``which="c"``) or ``next_h`` (``"h"``) of ``build_lstm_cell(D, H)`` on
+    ``[x, prev_c, prev_h]`` equals :func:`lstm_ref.numpy.lstm.lstm_step_forward` with
+    ``Wx = W_i2h^T``, ``Wh = W_h2h^T``, ``b = b_i2h + b_h2h`` (gates i, f, g, o)."""
+    if which not in ("c", "h"):
+        raise ValueError(f"which must be 'c' or 'h', got {which!r}")
+    g, Wx, Wh, b = _cell_params(build_lstm_cell, D, H)
+    (x, c, h), _ = _cell_data(D, H, N, seed)
+    out = call_learner(_method(g, "gModule", "forward"), [x.copy(), c.copy(), h.copy()],
+                       name="build_lstm_cell(...).forward")
+    out = _expect_list("the cell's output", out, 2)
+    got = out[0 if which == "c" else 1]
+
+    def step(Wx, Wh, b):
+        hn, cn, _ = _lstm.lstm_step_forward(_as2d(x), _as2d(h), _as2d(c), Wx, Wh, b)
+        r = cn if which == "c" else hn
+        return r[0] if x.ndim == 1 else r
+
+    expected = step(Wx, Wh, b)
+    ifog = [_convert.reorder_gates(w, "ifgo", "ifog") for w in (Wx, Wh, b)]
+    wrong = [(step(*ifog), "the gate blocks are read in char-rnn's order i, f, o, g; this "
+              "exercise stacks them i, f, g, o (columns [0:H] input, [H:2H] forget, [2H:3H] "
+              "candidate, [3H:4H] output)")]
+    _compare(f"next_{which}", got, expected, wrong)
+    return f"LSTM cell from nodes, next_{which}"
+
+
+@check
+def lstm_cell_backward(build_lstm_cell, which, D=3, H=4, N=2, seed=70):
+    """The gradient on ``x``, ``prev_c`` or ``prev_h`` of the cell's ``backward`` with
+    upstream gradients ``[dnext_c, dnext_h]``, against
+    :func:`lstm_ref.numpy.lstm.lstm_step_backward`."""
+    names = ("x", "prev_c", "prev_h")
+    if which not in names:
+        raise ValueError(f"which must be one of {names}, got {which!r}")
+    g, Wx, Wh, b = _cell_params(build_lstm_cell, D, H)
+    (x, c, h), (dc, dh) = _cell_data(D, H, N, seed)
+    inputs = [x, c, h]
+    call_learner(_method(g, "gModule", "forward"), _copy(inputs), name="build_lstm_cell(...).forward")
+    gin = call_learner(_method(g, "gModule", "backward"), _copy(inputs), [dc.copy(), dh.copy()],
+                       name="build_lstm_cell(...).backward")
+    got = _expect_list("the cell's gradInput", gin, 3)[names.index(which)]
+    _, _, cache = _lstm.lstm_step_forward(_as2d(x), _as2d(h), _as2d(c), Wx, Wh, b)
+    dx, dh_prev, dc_prev, _, _, _ = _lstm.lstm_step_backward(_as2d(dh), _as2d(dc), cache)
+    expected = {"x": dx, "prev_c": dc_prev, "prev_h": dh_prev}[which]
+    if x.ndim == 1:
+        expected = expected[0]
+    _compare(f"the gradient on {which}", got, expected)
+    return f"LSTM cell from nodes, gradient on {which}"
+
+
+def _fanout_data(D, N, seed):
+    rng = rng_for(seed)
+    return rng.standard_normal(_shape(N, D)), rng.standard_normal(_shape(N, D))
+
+
+def _fanout_wrong(x, W, dz):
+    return [
+        (x * dz + dz @ W, "only one of the two CMulTable inputs' gradients reached x: x feeds "
+         "that node twice, and both gradients must be added"),
+        (2 * x * dz, "the gradient through the Linear branch is missing: x feeds three places, "
+         "and the gradients from all of them add up"),
+        (dz @ W, "only the Linear branch's gradient is there: x also feeds the product twice"),
+        (2 * x * dz + dz @ W.T if W.shape[0] == W.shape[1] else None,
+         "the Linear branch uses the transposed weight"),
+    ]
+
+
+@check
+def fanout_backward(build_fanout_network, D=4, N=3, seed=80):
+    """``build_fanout_network(D)``: ``z = x * x + linear(x)``; its gradient on ``x``
+    (``backward`` after ``forward``) sums what the three uses of ``x`` send back."""
+    name = "build_fanout_network"
+    g = _graph_of(build_fanout_network, name, D)
+    (W, b), _ = _params(g, name, [(D, D), (D,)])
+    x, dz = _fanout_data(D, N, seed)
+    call_learner(_method(g, "gModule", "forward"), x.copy(), name=f"{name}(...).forward")
+    got = call_learner(_method(g, "gModule", "backward"), x.copy(), dz.copy(),
+                       name=f"{name}(...).backward")
+    if isinstance(got, (list, tuple)) and len(got) == 1:
+        got = got[0]
+    nn = _graph
+    xin = nn.Identity()()
+    lin = nn.Linear(D, D)
+    lin.weight[...], lin.bias[...] = W, b
+    ref = nn.gModule([xin], [nn.CAddTable()([nn.CMulTable()([xin, xin]), lin(xin)])])
+    ref.forward(x.copy())
+    expected = ref.backward(x.copy(), dz.copy())
+    if isinstance(expected, list):
+        expected = expected[0]
+    _compare("the gradient on x", got, expected, _fanout_wrong(x, W, dz))
+    return "fan-out network, gradient on x"
+
+
+@check
+def fanout_by_hand(fanout_gradient, D=4, N=3, seed=90):
+    """``fanout_gradient(x, W, dz)``, written by hand, equals the reference graph's
+    gradient on ``x`` of ``z = x * x + x W^T + b``."""
+    x, dz = _fanout_data(D, N, seed)
+    rng = rng_for(seed + 1)
+    W = rng.standard_normal((D, D)) / np.sqrt(D)
+    got = call_learner(fanout_gradient, x.copy(), W.copy(), dz.copy(), name="fanout_gradient")
+    nn = _graph
+    xin = nn.Identity()()
+    lin = nn.Linear(D, D)
+    lin.weight[...], lin.bias[...] = W, 0.0
+    ref = nn.gModule([xin], [nn.CAddTable()([nn.CMulTable()([xin, xin]), lin(xin)])])
+    ref.forward(x.copy())
+    expected = ref.backward(x.copy(), dz.copy())
+    if isinstance(expected, list):
+        expected = expected[0]
+    _compare("fanout_gradient's result", got, expected, _fanout_wrong(x, W, dz))
+    return "fan-out gradient by hand"

@@ -1,0 +1,75 @@
+"""The bundled corpus, its vocabulary, splits and stream batches."""
+
+import numpy as np
+import pytest
+
+from lstm_ref.data.corpus import CORPORA, Vocabulary, load_corpus, split_text, stream_batches
+
+
+def test_corpus_is_bundled_and_is_the_novel():
+    text = load_corpus("pride_and_prejudice")
+    assert text.startswith("PRIDE AND PREJUDICE")
+    assert "It is a truth universally acknowledged" in text[:400]
+    assert 600_000 < len(text) < 1_000_000
+    assert text.isascii()
+
+
+def test_unknown_corpus_names_the_known_ones():
+    with pytest.raises(ValueError, match="pride_and_prejudice"):
+        load_corpus("tinyshakespeare")
+    assert CORPORA == ("pride_and_prejudice",)
+
+
+def test_vocabulary_round_trip_and_order():
+    vocab = Vocabulary.from_text("hello world")
+    assert vocab.chars == " dehlorw"
+    ids = vocab.encode("world hello")
+    assert ids.dtype == np.int64 and ids.shape == (11,)
+    assert vocab.decode(ids) == "world hello"
+    assert vocab.size == 8
+
+
+def test_vocabulary_errors_are_clear():
+    vocab = Vocabulary.from_text("abc")
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        vocab.encode("abz")
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        vocab.decode([0, 3])
+    with pytest.raises(ValueError, match="str"):
+        vocab.encode(b"abc")
+    with pytest.raises(ValueError, match="non-empty str"):
+        Vocabulary.from_text("")
+
+
+def test_split_is_contiguous_and_complete():
+    text = "".join(chr(97 + k % 26) for k in range(1000))
+    train, val, test = split_text(text, val_frac=0.1, test_frac=0.05)
+    assert train + val + test == text
+    assert (len(train), len(val), len(test)) == (850, 100, 50)
+    with pytest.raises(ValueError, match="below 1"):
+        split_text(text, 0.6, 0.5)
+    with pytest.raises(ValueError, match="val_frac"):
+        split_text(text, -0.1)
+
+
+def test_stream_batches_continue_each_stream_and_shift_targets():
+    data = np.arange(103)
+    batches = stream_batches(data, N=2, T=5)  # K = 102 // 10 = 10 batches, streams of 50
+    assert len(batches) == 10
+    x0, y0 = batches[0]
+    x1, _ = batches[1]
+    assert x0.shape == (5, 2) and x0.dtype == np.int64
+    np.testing.assert_array_equal(x0[:, 0], [0, 1, 2, 3, 4])
+    np.testing.assert_array_equal(x0[:, 1], [50, 51, 52, 53, 54])
+    np.testing.assert_array_equal(x1[:, 0], [5, 6, 7, 8, 9])  # continues stream 0
+    for x, y in batches:
+        np.testing.assert_array_equal(y, x + 1)
+
+
+def test_stream_batches_errors():
+    with pytest.raises(ValueError, match="too short"):
+        stream_batches(np.arange(10), N=2, T=5)
+    with pytest.raises(ValueError, match="positive int"):
+        stream_batches(np.arange(100), N=0, T=5)
+    with pytest.raises(ValueError, match="1-D integer"):
+        stream_batches(np.zeros((4, 4)), N=1, T=2)
