@@ -1,7 +1,11 @@
 r"""A character corpus that ships with the package, its vocabulary, splits and batches.
 
 The corpus is Jane Austen's *Pride and Prejudice* (public domain; where the copy comes from
-is in ``lstm_ref/data/corpora/SOURCE.md``). Nothing is downloaded.
+is in ``lstm_ref/data/corpora/SOURCE.md``). Nothing is downloaded. Chapters 5 and 6 both
+read it through this module: :func:`load_text` gives the text, :class:`Vocabulary` its
+characters as sorted integer ids (the same on every machine), :func:`split_text` cuts it
+into contiguous parts, and :func:`load_corpus` does all three at once for the language
+models of chapter 6.
 
 As in char-rnn's ``CharSplitLMMinibatchLoader``, the text is one long stream of character
 indices; a language model reads ``x = text[s : s + T]`` and predicts
@@ -9,31 +13,62 @@ indices; a language model reads ``x = text[s : s + T]`` and predicts
 parallel streams so that batch ``k + 1`` continues, column by column, where batch ``k``
 stopped: a model may carry its hidden state from one batch to the next (char-rnn does).
 Arrays are time-major, as everywhere in the course: ``x`` and ``y`` have shape ``(T, N)``.
+(Chapter 6's torch versions of the streams, with a shorter last segment instead of a
+dropped tail, are :func:`lstm_ref.train.tbptt.make_streams` and
+:func:`~lstm_ref.train.tbptt.segments`, which its graded notebook asks learners to write.)
 """
 
 import numbers
+import os
 from dataclasses import dataclass
-from importlib import resources
 
 import numpy as np
 
+CORPORA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpora")
 CORPORA = ("pride_and_prejudice",)
-"""The names :func:`load_corpus` accepts."""
+"""The bundled corpora (files ``CORPORA_DIR/<name>.txt``)."""
+DEFAULT_CORPUS = CORPORA[0]
 
 
-def load_corpus(name="pride_and_prejudice"):
-    """The text of a bundled corpus, as one ``str``.
+def corpus_path(name=DEFAULT_CORPUS):
+    """The path of a bundled corpus (one of :data:`CORPORA`) or of an existing text file.
+
+    Raises:
+        ValueError: ``name`` is neither, with the bundled names in the message.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"corpus must be a bundled corpus name or a file path, got {name!r}")
+    if name in CORPORA:
+        return os.path.join(CORPORA_DIR, name + ".txt")
+    if os.path.isfile(name):
+        return name
+    raise ValueError(
+        f"no corpus {name!r}: expected a text file or one of the bundled corpora "
+        f"{list(CORPORA)}"
+    )
+
+
+def load_text(name=DEFAULT_CORPUS, max_chars=None):
+    """The text of a corpus, as one ``str``.
 
     Args:
-        name: one of :data:`CORPORA`.
+        name: one of :data:`CORPORA`, or the path of a UTF-8 text file.
+        max_chars: keep only the first ``max_chars`` characters (a positive int), or None.
 
     Returns:
-        The whole text (``\\n`` line ends).
+        The text (``\\n`` line ends), at least 2 characters long.
     """
-    if name not in CORPORA:
-        raise ValueError(f"unknown corpus {name!r}; the bundled corpora are {list(CORPORA)}")
-    path = resources.files("lstm_ref.data").joinpath("corpora", f"{name}.txt")
-    return path.read_text(encoding="utf-8")
+    if max_chars is not None and (
+        isinstance(max_chars, bool) or not isinstance(max_chars, numbers.Integral) or max_chars <= 0
+    ):
+        raise ValueError(f"max_chars must be a positive int or None, got {max_chars!r}")
+    with open(corpus_path(name), encoding="utf-8") as fh:
+        text = fh.read()
+    if max_chars is not None:
+        text = text[:max_chars]
+    if len(text) < 2:
+        raise ValueError(f"corpus {name!r} holds fewer than 2 characters")
+    return text
 
 
 @dataclass(frozen=True)
@@ -56,6 +91,9 @@ class Vocabulary:
     @property
     def size(self):
         """``V``, the number of distinct characters."""
+        return len(self.chars)
+
+    def __len__(self):
         return len(self.chars)
 
     def encode(self, text):
@@ -143,6 +181,32 @@ def stream_batches(data, N, T):
     x = data[: N * span].reshape(N, span).T.astype(np.int64)  # (K*T, N)
     y = data[1 : N * span + 1].reshape(N, span).T.astype(np.int64)
     return [(x[k * T : (k + 1) * T], y[k * T : (k + 1) * T]) for k in range(K)]
+
+
+def load_corpus(name=DEFAULT_CORPUS, valid_fraction=0.1, max_chars=None):
+    """A corpus encoded and split for a language model: ``(train_ids, valid_ids, vocab)``.
+
+    The text of :func:`load_text` is encoded with the :class:`Vocabulary` of the whole text
+    and its last ``valid_fraction`` is held out (a contiguous tail, so no held-out sentence
+    is seen in training).
+
+    Args:
+        name: one of :data:`CORPORA`, or the path of a text file.
+        valid_fraction: fraction of characters held out, in ``(0, 1)``.
+        max_chars: read only the first ``max_chars`` characters, or None for all.
+
+    Returns:
+        ``train_ids (L_train,)`` and ``valid_ids (L_valid,)``, ``int64`` arrays, and the
+        :class:`Vocabulary`.
+    """
+    if isinstance(valid_fraction, bool) or not isinstance(valid_fraction, numbers.Real) or not (
+        0 < valid_fraction < 1
+    ):
+        raise ValueError(f"valid_fraction must be a number in (0, 1), got {valid_fraction!r}")
+    text = load_text(name, max_chars)
+    vocab = Vocabulary.from_text(text)
+    train, valid, _ = split_text(text, val_frac=valid_fraction, test_frac=0)
+    return vocab.encode(train), vocab.encode(valid), vocab
 
 
 def _describe(value):

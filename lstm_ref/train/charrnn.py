@@ -397,7 +397,7 @@ def main(argv=None):
     with a progress bar, print the validation BPC and a sample."""
     import argparse
 
-    from ..data.corpus import Vocabulary, load_corpus, split_text
+    from ..data.corpus import Vocabulary, load_text, split_text
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     defaults = CharRNNConfig()
@@ -406,7 +406,7 @@ def main(argv=None):
                             default=getattr(defaults, field.name))
     args = parser.parse_args(argv)
     config = CharRNNConfig(**vars(args))
-    text = load_corpus()
+    text = load_text()
     vocab = Vocabulary.from_text(text)
     train, val, _ = split_text(text)
     result = train_charrnn(vocab.encode(train), vocab.encode(val), vocab.size, config,

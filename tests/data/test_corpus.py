@@ -3,11 +3,20 @@
 import numpy as np
 import pytest
 
-from lstm_ref.data.corpus import CORPORA, Vocabulary, load_corpus, split_text, stream_batches
+import lstm_ref.data
+from lstm_ref.data.corpus import (
+    CORPORA,
+    Vocabulary,
+    corpus_path,
+    load_corpus,
+    load_text,
+    split_text,
+    stream_batches,
+)
 
 
 def test_corpus_is_bundled_and_is_the_novel():
-    text = load_corpus("pride_and_prejudice")
+    text = load_text("pride_and_prejudice")
     assert text.startswith("PRIDE AND PREJUDICE")
     assert "It is a truth universally acknowledged" in text[:400]
     assert 600_000 < len(text) < 1_000_000
@@ -16,7 +25,7 @@ def test_corpus_is_bundled_and_is_the_novel():
 
 def test_unknown_corpus_names_the_known_ones():
     with pytest.raises(ValueError, match="pride_and_prejudice"):
-        load_corpus("tinyshakespeare")
+        load_text("tinyshakespeare")
     assert CORPORA == ("pride_and_prejudice",)
 
 
@@ -73,3 +82,35 @@ def test_stream_batches_errors():
         stream_batches(np.arange(100), N=0, T=5)
     with pytest.raises(ValueError, match="1-D integer"):
         stream_batches(np.zeros((4, 4)), N=1, T=2)
+
+
+def test_load_text_reads_a_file_and_cuts_it(tmp_path):
+    path = tmp_path / "tiny.txt"
+    path.write_text("abcabcab", encoding="utf-8")
+    assert corpus_path(str(path)) == str(path)
+    assert load_text(str(path)) == "abcabcab"
+    assert load_text(str(path), max_chars=3) == "abc"
+    assert load_text(max_chars=19) == "PRIDE AND PREJUDICE"
+    for bad in (0, -5, 2.5, True):
+        with pytest.raises(ValueError, match="max_chars"):
+            load_text(max_chars=bad)
+    with pytest.raises(ValueError, match="fewer than 2"):
+        load_text(str(path), max_chars=1)
+
+
+def test_load_corpus_holds_out_the_tail_with_the_whole_text_vocabulary():
+    train, valid, vocab = load_corpus(max_chars=20_000, valid_fraction=0.1)
+    text = load_text(max_chars=20_000)
+    assert isinstance(vocab, Vocabulary) and len(vocab) == vocab.size == len(set(text))
+    assert train.dtype == valid.dtype == np.int64
+    assert (len(train), len(valid)) == (18_000, 2_000)
+    assert vocab.decode(np.concatenate([train, valid])) == text
+    for bad in (0, 1, -0.1, "0.1"):
+        with pytest.raises(ValueError, match="valid_fraction"):
+            load_corpus(max_chars=1000, valid_fraction=bad)
+
+
+def test_package_exports_the_one_corpus_module():
+    assert lstm_ref.data.load_corpus is load_corpus
+    assert lstm_ref.data.load_text is load_text
+    assert lstm_ref.data.Vocabulary is Vocabulary

@@ -193,7 +193,7 @@ def test_train_tbptt_detaches_and_lowers_the_loss():
 
 
 def test_carried_state_beats_reset_state_on_held_out_text():
-    from lstm_ref.data.text import load_corpus
+    from lstm_ref.data.corpus import load_corpus
 
     train_ids, valid_ids, vocab = load_corpus()
     res = tbptt.carried_vs_reset(train_ids, valid_ids, len(vocab), hidden_size=32, batch=16,

@@ -1,6 +1,6 @@
 """A character-level LSTM language model trainer: ``python -m lstm_ref.train.charlm``.
 
-Truncated BPTT over contiguous streams of a bundled text (:mod:`lstm_ref.data.text`), on a
+Truncated BPTT over contiguous streams of a bundled text (:mod:`lstm_ref.data.corpus`), on a
 CPU or a GPU (``--device``), with one of four implementations of the same LSTM
 (``--model cudnn|ours|ours-compiled|fused``), mixed precision (``--amp bf16|fp16``),
 global-norm clipping, data-parallel processes (``--nproc``, or ``torchrun``) and

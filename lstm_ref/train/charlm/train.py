@@ -27,7 +27,7 @@ import time
 import torch
 from torch.nn import functional as F
 
-from ...data.text import DEFAULT_CORPUS, load_corpus
+from ...data.corpus import DEFAULT_CORPUS, load_corpus
 from ..tbptt import LN2, evaluate_bpc, make_streams, segments
 from .model import MODELS, CharLM
 
