@@ -42,8 +42,10 @@ REFERENCE_EXERCISED = (
     "lstm_ref.train.tbptt:segments",
     "lstm_ref.train.tbptt:train_tbptt",
     "lstm_ref.train.tbptt:clip_global_norm",
+    "lstm_ref.train.tbptt:_sgd_segments",  # the body of train_tbptt
 )
-LOCKED = (_ref.make_streams, _ref.segments, _ref.train_tbptt, _ref.clip_global_norm)
+LOCKED = (_ref.make_streams, _ref.segments, _ref.train_tbptt, _ref.clip_global_norm,
+          _ref._sgd_segments)
 
 PARAM_NAMES = ("w_ih", "w_hh", "b", "w_out", "b_out")
 RTOL = 1e-8
@@ -211,25 +213,8 @@ def _tbptt_inputs(seed, V, H, N, bptt, n_segments):
 def _variant(params, streams, bptt, lr, n_segments, mode):
     """What typical wrong loops compute: ``"reset"`` (zero state at every segment) or
     ``"accumulate"`` (gradients never zeroed)."""
-    torch = _torch()
-    p = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
-    N, H = streams.shape[1], p["w_hh"].shape[1]
-    zeros = p["w_hh"].new_zeros(N, H)
-    state, losses = (zeros, zeros), []
-    for x, y in _ref.segments(streams, bptt)[:n_segments]:
-        if mode == "reset":
-            state = (zeros, zeros)
-        loss, state = _ref.lm_loss(p, x, y, state)
-        if mode != "accumulate":
-            for v in p.values():
-                v.grad = None
-        loss.backward()
-        with torch.no_grad():
-            for v in p.values():
-                v -= lr * v.grad
-        state = tuple(s.detach() for s in state)
-        losses.append(loss.item())
-    return losses, {k: v.detach() for k, v in p.items()}
+    return _ref._sgd_segments(params, streams, bptt, lr, n_segments,
+                              reset_state=mode == "reset", zero_grad=mode != "accumulate")
 
 
 def _run_tbptt(train_tbptt, params, streams, bptt, lr, n_segments):

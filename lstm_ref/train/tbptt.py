@@ -200,15 +200,25 @@ def train_tbptt(params, streams, bptt, lr, n_segments):
             f"{n_segments} segments of {bptt} steps need more than {n_segments * bptt} steps, "
             f"streams has {streams.shape[0]}"
         )
+    return _sgd_segments(params, streams, bptt, lr, n_segments)
+
+
+def _sgd_segments(params, streams, bptt, lr, n_segments, reset_state=False, zero_grad=True):
+    """The loop of :func:`train_tbptt` (inputs already checked). ``reset_state=True`` starts
+    every segment from zeros and ``zero_grad=False`` lets gradients add up across segments:
+    the two typical mistakes :mod:`lstm_ref.checks.ch06` recognises by running them."""
     p = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
     N, H = streams.shape[1], p["w_hh"].shape[1]
     zeros = p["w_hh"].new_zeros(N, H)
     state = (zeros, zeros)
     losses = []
     for x, y in segments(streams, bptt)[:n_segments]:
+        if reset_state:
+            state = (zeros, zeros)
         loss, state = lm_loss(p, x, y, state)
-        for v in p.values():
-            v.grad = None
+        if zero_grad:
+            for v in p.values():
+                v.grad = None
         loss.backward()
         with torch.no_grad():
             for v in p.values():
