@@ -33,6 +33,7 @@ from ..data.counting import accepted as _counting_accepted
 from ..data.counting import make_counting_batch
 from ..data.reber import SYMBOLS as REBER_SYMBOLS
 from ..data.reber import continual_embedded_reber
+from ._threads import torch_threads
 
 
 def _variant_lstm(input_size, hidden_size, variant, forget_bias):
@@ -266,10 +267,8 @@ def train_variant(config=None, **overrides):
         A :class:`StudyResult`.
     """
     config = dataclasses.replace(config or StudyConfig(), **overrides)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(config.num_threads)
     start = time.perf_counter()
-    try:
+    with torch_threads(config.num_threads):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             rng = np.random.default_rng(config.seed)
@@ -286,8 +285,6 @@ def train_variant(config=None, **overrides):
                 losses = _train_counting(model, config, rng, opt, loss_fn)
                 metrics, curves = evaluate_counting(model.eval(), config)
                 score = metrics["train_accepted"]
-    finally:
-        torch.set_num_threads(threads)
     return StudyResult(config, score, metrics, losses, curves, time.perf_counter() - start)
 
 

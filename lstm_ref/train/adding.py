@@ -24,6 +24,7 @@ from torch import nn
 from ..convert import torch_lstm_to_numpy
 from ..data.adding import adding_accuracy, make_adding_batch
 from ..numpy.lstm import lstm_forward
+from ._threads import torch_threads
 
 
 @dataclasses.dataclass
@@ -190,12 +191,8 @@ def train_adding(config=None, progress=True, **overrides):
         An :class:`AddingResult`.
     """
     config = dataclasses.replace(config or AddingConfig(), **overrides)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(config.num_threads)
-    try:
+    with torch_threads(config.num_threads):
         return _train(config, progress)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _train(config, progress):

@@ -28,6 +28,8 @@ import time
 import torch
 from torch.nn import functional as F
 
+from ._threads import torch_threads
+
 LN2 = math.log(2.0)
 
 
@@ -305,11 +307,8 @@ def carried_vs_reset(train_ids, valid_ids, vocab_size, hidden_size=64, batch=32,
     """
     from .charlm.model import CharLM
 
-    saved_threads = torch.get_num_threads()
-    if num_threads:
-        torch.set_num_threads(num_threads)
     start = time.perf_counter()
-    try:
+    with torch_threads(num_threads):
         streams = make_streams(torch.as_tensor(train_ids), batch)
         pieces = segments(streams, bptt)
         valid = torch.as_tensor(valid_ids[:eval_chars]).reshape(-1, 1)
@@ -335,8 +334,6 @@ def carried_vs_reset(train_ids, valid_ids, vocab_size, hidden_size=64, batch=32,
                 )
         results["seconds"] = time.perf_counter() - start
         return results
-    finally:
-        torch.set_num_threads(saved_threads)
 
 
 @torch.no_grad()
