@@ -30,6 +30,7 @@ from ._common import (
     CheckFailed,
     call_on_copies,
     check,
+    diagnose,
     draw_weights,
     expect_array,
     expect_close,
@@ -148,14 +149,10 @@ _FORWARD_HINTS = {
 
 
 def _diagnose(got, expected, wrongs, hints, default):
-    """The hint of the first wrong implementation ``got`` matches, else ``default``."""
-    if np.shape(got) == np.shape(expected) and not np.allclose(got, expected, RTOL, ATOL):
-        for key, value in wrongs.items():
-            if value is not None and np.shape(value) == np.shape(got) and np.allclose(
-                got, value, RTOL, ATOL
-            ):
-                return hints[key]
-    return default
+    """The hint of the first wrong implementation ``got`` matches (:func:`diagnose` over the
+    dict ``wrongs``, hints by the same keys), else ``default``."""
+    return diagnose(got, expected, [(hints[k], v) for k, v in wrongs.items()], RTOL,
+                    ATOL) or default
 
 
 _STEP_NAMES = ("x", "h_prev", "Wx", "Wh", "bx", "bh")

@@ -27,7 +27,15 @@ import numpy as np
 from .. import convert as _convert
 from .. import graph as _graph
 from ..numpy import lstm as _lstm
-from ._common import CheckFailed, call_learner, check, expect_array, expect_close, rng_for
+from ._common import (
+    CheckFailed,
+    call_learner,
+    check,
+    diagnose,
+    expect_array,
+    expect_close,
+    rng_for,
+)
 
 __all__ = [
     "CheckFailed",
@@ -128,24 +136,13 @@ def _expect_list(name, got, k):
     return list(got)
 
 
-def _matches(got, candidate):
-    got = np.asarray(got, dtype=np.float64)
-    return got.shape == candidate.shape and np.allclose(got, candidate, rtol=RTOL, atol=ATOL)
-
-
-def _hint_for(got, wrong):
-    """The hint of the first typical wrong result ``got`` equals, else ``""``."""
-    for candidate, hint in wrong:
-        if candidate is not None and _matches(got, candidate):
-            return hint
-    return ""
-
-
 def _compare(name, got, expected, wrong=()):
-    """Shape, dtype float64 and values; a hint when ``got`` equals a known wrong result."""
+    """Shape, dtype float64 and values; a hint when ``got`` equals a known wrong result
+    (``wrong``: ``(value, hint)`` pairs, see :func:`diagnose`)."""
     expect_array(name, got, expected.shape, dtype=np.float64)
     if not np.allclose(got, expected, rtol=RTOL, atol=ATOL):
-        expect_close(name, got, expected, RTOL, ATOL, hint=_hint_for(got, wrong))
+        hint = diagnose(got, expected, [(h, v) for v, h in wrong], RTOL, ATOL)
+        expect_close(name, got, expected, RTOL, ATOL, hint=hint)
 
 
 def _shape(N, D):
@@ -510,6 +507,18 @@ def _fanout_wrong(x, W, dz):
     ]
 
 
+def _fanout_reference_grad(x, W, b, dz):
+    """The gradient on ``x`` of the reference graph ``z = x * x + x W^T + b``."""
+    nn = _graph
+    xin = nn.Identity()()
+    lin = nn.Linear(W.shape[1], W.shape[0])
+    lin.weight[...], lin.bias[...] = W, b
+    ref = nn.gModule([xin], [nn.CAddTable()([nn.CMulTable()([xin, xin]), lin(xin)])])
+    ref.forward(x.copy())
+    expected = ref.backward(x.copy(), dz.copy())
+    return expected[0] if isinstance(expected, list) else expected
+
+
 @check
 def fanout_backward(build_fanout_network, D=4, N=3, seed=80):
     """``build_fanout_network(D)``: ``z = x * x + linear(x)``; its gradient on ``x``
@@ -523,15 +532,7 @@ def fanout_backward(build_fanout_network, D=4, N=3, seed=80):
                        name=f"{name}(...).backward")
     if isinstance(got, (list, tuple)) and len(got) == 1:
         got = got[0]
-    nn = _graph
-    xin = nn.Identity()()
-    lin = nn.Linear(D, D)
-    lin.weight[...], lin.bias[...] = W, b
-    ref = nn.gModule([xin], [nn.CAddTable()([nn.CMulTable()([xin, xin]), lin(xin)])])
-    ref.forward(x.copy())
-    expected = ref.backward(x.copy(), dz.copy())
-    if isinstance(expected, list):
-        expected = expected[0]
+    expected = _fanout_reference_grad(x, W, b, dz)
     _compare("the gradient on x", got, expected, _fanout_wrong(x, W, dz))
     return "fan-out network, gradient on x"
 
@@ -544,14 +545,6 @@ def fanout_by_hand(fanout_gradient, D=4, N=3, seed=90):
     rng = rng_for(seed + 1)
     W = rng.standard_normal((D, D)) / np.sqrt(D)
     got = call_learner(fanout_gradient, x.copy(), W.copy(), dz.copy(), name="fanout_gradient")
-    nn = _graph
-    xin = nn.Identity()()
-    lin = nn.Linear(D, D)
-    lin.weight[...], lin.bias[...] = W, 0.0
-    ref = nn.gModule([xin], [nn.CAddTable()([nn.CMulTable()([xin, xin]), lin(xin)])])
-    ref.forward(x.copy())
-    expected = ref.backward(x.copy(), dz.copy())
-    if isinstance(expected, list):
-        expected = expected[0]
+    expected = _fanout_reference_grad(x, W, 0.0, dz)
     _compare("fanout_gradient's result", got, expected, _fanout_wrong(x, W, dz))
     return "fan-out gradient by hand"
