@@ -47,3 +47,16 @@ def check_same_dtype(**arrays):
         listing = ", ".join(f"{n}: {d}" for n, d in dtypes.items())
         raise ValueError(f"all arrays must have the same dtype, got {listing}")
     return next(iter(dtypes.values()))
+
+
+def gate_hidden_size(name, W, rows, gates):
+    """Check an input-to-gates weight ``W (rows, gates*H)`` that stacks ``gates`` blocks of
+    ``H`` columns (4 for an LSTM, 3 for a GRU, 1 for an RNN) and return ``H``."""
+    blocks = "H" if gates == 1 else f"{gates}H"
+    check_shape(name, W, (rows, blocks))
+    if W.shape[1] % gates:
+        raise ValueError(
+            f"{name} must have shape (D, {blocks}) with {blocks} a multiple of {gates}, "
+            f"got {tuple(W.shape)}"
+        )
+    return W.shape[1] // gates

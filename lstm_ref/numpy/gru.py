@@ -24,18 +24,13 @@ Time-major sequences: ``x (T, N, D)``, ``h (T, N, H)``.
 
 import numpy as np
 
-from .._validate import check_same_dtype, check_shape
+from .._validate import check_same_dtype, check_shape, gate_hidden_size
 from .activations import sigmoid
 
 
 def _check_params(N, D, h_name, h, Wx, Wh, bx, bh):
     """Shapes of ``Wx (D, 3H)``, ``h (N, H)``, ``Wh (H, 3H)``, ``bx``, ``bh (3H,)``; returns H."""
-    check_shape("Wx", Wx, (D, "3H"))
-    if Wx.shape[1] % 3:
-        raise ValueError(
-            f"Wx must have shape (D, 3H) with 3H a multiple of 3, got {tuple(Wx.shape)}"
-        )
-    H = Wx.shape[1] // 3
+    H = gate_hidden_size("Wx", Wx, D, 3)
     check_shape(h_name, h, (N, H))
     check_shape("Wh", Wh, (H, 3 * H))
     check_shape("bx", bx, (3 * H,))

@@ -15,16 +15,11 @@ Gate blocks are stacked in PyTorch's order i, f, g, o along the last axis of ``W
 
 import numpy as np
 
-from .._validate import check_same_dtype, check_shape
+from .._validate import check_same_dtype, check_shape, gate_hidden_size
 
 
 def _check_params(N, D, h_name, h, c_name, c, Wx, Wh, b):
-    check_shape("Wx", Wx, (D, "4H"))
-    if Wx.shape[1] % 4:
-        raise ValueError(
-            f"Wx must have shape (D, 4H) with 4H a multiple of 4, got {tuple(Wx.shape)}"
-        )
-    H = Wx.shape[1] // 4
+    H = gate_hidden_size("Wx", Wx, D, 4)
     check_shape(h_name, h, (N, H))
     check_shape(c_name, c, (N, H))
     check_shape("Wh", Wh, (H, 4 * H))

@@ -9,7 +9,7 @@ Time-major shapes: ``x (T, N, D)``, ``h (T, N, H)``; weights multiply from the r
 
 import numpy as np
 
-from .._validate import check_same_dtype, check_shape
+from .._validate import check_same_dtype, check_shape, gate_hidden_size
 
 
 def _check_weights(D, H, Wx, Wh, b):
@@ -23,8 +23,7 @@ def _check_weights(D, H, Wx, Wh, b):
 def _check_params(N, D, h_name, h, Wx, Wh, b):
     """The shapes of ``Wx (D, H)``, the state ``h (N, H)`` (called ``h_name``), ``Wh (H, H)``
     and ``b (H,)`` for an input of ``N`` rows of ``D`` features; returns ``H``."""
-    check_shape("Wx", Wx, (D, "H"))
-    H = Wx.shape[1]
+    H = gate_hidden_size("Wx", Wx, D, 1)
     check_shape(h_name, h, (N, H))
     check_shape("Wh", Wh, (H, H))
     check_shape("b", b, (H,))
