@@ -143,3 +143,24 @@ def test_init_forget_bias_checks_its_argument():
         init_forget_bias(z(6))
     with pytest.raises(ValueError, match=r"b must have shape \(4H,\), got \(2, 4\)"):
         init_forget_bias(z(2, 4))
+
+
+@pytest.mark.parametrize(
+    "fn,args,message",
+    [
+        (lstm_step_forward, (z(N, D), z(N, H), z(N, H), z(D, 10), z(2, 8), z(8)),
+         "Wx must have shape (D, 4H) with 4H a multiple of 4, got (5, 10)"),
+        (rnn_step_forward, (z(N, D), z(N, H), z(D + 1, H), z(H, H), z(H)),
+         "Wx must have shape (5, H), got (6, 4)"),
+    ],
+)
+def test_hidden_size_comes_from_a_checked_wx(fn, args, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        fn(*args)
+
+
+def test_gru_wx_must_stack_three_blocks():
+    from lstm_ref.numpy.gru import gru_step_forward
+
+    with pytest.raises(ValueError, match=re.escape("(D, 3H) with 3H a multiple of 3, got (5, 10)")):
+        gru_step_forward(z(N, D), z(N, H), z(D, 10), z(3, 9), z(9), z(9))
