@@ -183,7 +183,7 @@ def loss_and_grads(params, x, y, return_states=False):
 
 
 def train(cfg):
-    """Train one network; stop early if the loss stops being finite.
+    r"""Train one network; stop early if the loss stops being finite.
 
     Returns:
         A dict with ``"loss"`` and ``"grad_norm"``: float64 arrays ``(steps,)`` (the loss of
@@ -246,7 +246,7 @@ def train(cfg):
 
 
 def first_jump(result, factor=2.0):
-    """The first update that took :math:`\sigma_{\max}(W_h)` above ``factor`` times its
+    r"""The first update that took :math:`\sigma_{\max}(W_h)` above ``factor`` times its
     initial value, as a step index (the update of step ``k`` is seen in
     ``result["sigma_max"][k + 1]``), or None if none did.
 
