@@ -5,12 +5,15 @@ import pytest
 
 from lstm_ref.data.adding import make_adding_batch
 from lstm_ref.gradcheck import numeric_gradient, rel_error
+from lstm_ref.numpy import rnn_forward
 from lstm_ref.train.clipping import (
     PARAM_NAMES,
     ClippingConfig,
     compare,
+    first_jump,
     init_params,
     loss_and_grads,
+    state_jacobian_norm,
     train,
 )
 
@@ -46,16 +49,59 @@ def test_runs_share_weights_and_batches_and_norm_clipping_caps_the_update():
     assert runs["norm"]["sigma_max"][0] == pytest.approx(4.0)
 
 
-def test_large_recurrent_scale_explodes_without_clipping_and_not_with_it():
-    # The setting of the book's figure, shortened: the unclipped loss leaves any sensible
-    # range while the clipped run stays near the loss of predicting the mean.
-    cfg = ClippingConfig(steps=300)
-    runs = compare(cfg, modes=(None, "norm"))
-    clipped = runs["norm"]["loss"]
-    assert runs[None]["diverged"]
-    assert not runs["norm"]["diverged"]
-    assert np.all(np.isfinite(clipped))
-    assert np.max(clipped[-20:]) < 1.0
+def test_large_recurrent_matrix_jumps_through_the_recurrence_and_clipping_prevents_it():
+    # The book's setting, shortened to 12 steps: with sigma_max(Wh) = 3 the first update's
+    # gradient lies mostly in Wh, the state Jacobian is large, and the update multiplies
+    # sigma_max(Wh); with sigma_max(Wh) = 0.5 at the same learning rate nothing of the kind.
+    base = ClippingConfig(lr=0.1, kind="orthogonal", steps=12)
+    big = train(ClippingConfig(**{**base.__dict__, "recurrent_scale": 3.0}))
+    assert first_jump(big) == 0
+    assert big["wh_share"][0] > 0.5 and big["readout_share"][0] < 0.5
+    assert big["jacobian"][0] > 1e3
+    control = train(ClippingConfig(**{**base.__dict__, "recurrent_scale": 0.5}))
+    assert first_jump(control) is None
+    assert np.nanmax(control["jacobian"]) < 1e-3
+    assert np.nanmax(control["grad_norm"]) < 5.0
+    clipped = train(ClippingConfig(**{**base.__dict__, "recurrent_scale": 3.0, "clip": "norm"}))
+    assert first_jump(clipped) is None
+    assert clipped["clipped"] == 1.0
+    # Same weights and first batch as the unclipped run: same first gradient norm.
+    assert clipped["grad_norm"][0] == big["grad_norm"][0]
+
+
+def test_state_jacobian_norm_matches_finite_differences():
+    rng = np.random.default_rng(3)
+    T, N, D, H = 7, 2, 3, 4
+    x = rng.standard_normal((T, N, D))
+    Wx, Wh, b = rng.standard_normal((D, H)), 0.8 * rng.standard_normal((H, H)), np.zeros(H)
+    h0 = 0.3 * rng.standard_normal((N, H))
+    h, _ = rnn_forward(x, h0, Wx, Wh, b)
+    eps = 1e-6
+    for k in (0, 3):
+        # h_k is h0 for k = 0, else h[k - 1]; perturb it and run the remaining steps
+        start = h0 if k == 0 else h[k - 1]
+        J = np.zeros((N, H, H))
+        for j in range(H):
+            e = np.zeros(H)
+            e[j] = eps
+            up, _ = rnn_forward(x[k:], start + e, Wx, Wh, b)
+            down, _ = rnn_forward(x[k:], start - e, Wx, Wh, b)
+            J[:, :, j] = (up[-1] - down[-1]) / (2 * eps)
+        expected = np.linalg.norm(J, ord=2, axis=(1, 2))
+        np.testing.assert_allclose(state_jacobian_norm(h, Wh, k=k), expected, rtol=1e-6)
+    with pytest.raises(ValueError):
+        state_jacobian_norm(h, Wh, k=T)
+    with pytest.raises(ValueError):
+        state_jacobian_norm(h[0], Wh)
+
+
+def test_first_jump():
+    result = {"sigma_max": np.array([1.0, 1.5, 1.9, 2.5, 30.0])}
+    assert first_jump(result) == 2  # the update of step 2 gave 2.5 > 2 * 1.0
+    assert first_jump(result, factor=10.0) == 3
+    assert first_jump({"sigma_max": np.ones(4)}) is None
+    with pytest.raises(ValueError):
+        first_jump(result, factor=1.0)
 
 
 def test_value_clipping_uses_char_rnn_threshold_by_default():
@@ -66,7 +112,8 @@ def test_value_clipping_uses_char_rnn_threshold_by_default():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"clip": "max"}, {"steps": 0}, {"lr": -1.0}, {"hidden": 2.5}, {"threshold": 0.0}],
+    [{"clip": "max"}, {"steps": 0}, {"lr": -1.0}, {"hidden": 2.5}, {"threshold": 0.0},
+     {"kind": "uniform"}, {"jacobian_examples": 0}],
 )
 def test_bad_config_is_refused(kwargs):
     with pytest.raises(ValueError):
