@@ -155,12 +155,18 @@ class Session:
         replies = []
         for index, src in self.cells:
             self._check_deadline()
+            timeout = self._clamp(self.cell_timeout)
             replies.append((index, self.box.request(
-                {"op": "cell", "src": src, "index": index, "timeout": self.cell_timeout},
-                self.cell_timeout + 5, f"cell {index + 1}")))
+                {"op": "cell", "src": src, "index": index, "timeout": timeout},
+                timeout + 5, f"cell {index + 1}")))
         if self.cell_results is None:
             self.cell_results = replies
         return replies
+
+    def _clamp(self, timeout):
+        if self.deadline is None:
+            return timeout
+        return max(0.5, min(timeout, self.deadline - time.monotonic()))
 
     def _check_deadline(self):
         if self.deadline is not None and time.monotonic() > self.deadline:
@@ -186,7 +192,7 @@ class Session:
     def _request(self, msg, what):
         self.ensure()
         self._check_deadline()
-        timeout = self.call_timeout
+        timeout = self._clamp(self.call_timeout)
         msg["timeout"] = timeout
         reply = self.box.request(msg, timeout + 5, what)
         if not isinstance(reply, dict):

@@ -113,7 +113,7 @@ def bwrap_command(libdir, uid, limits):
     cmd = [bwrap_path(), "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
            "--unshare-cgroup-try", "--die-with-parent", "--new-session",
            "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
-           "--ro-bind", "/usr", "/usr"]
+           "--ro-bind", "/usr", "/usr", "--perms", "0755", "--dir", "/opt"]
     for name in ("bin", "lib", "lib64", "sbin"):
         p = Path("/") / name
         if p.is_symlink():
@@ -123,11 +123,11 @@ def bwrap_command(libdir, uid, limits):
     for etc in ("/etc/ld.so.cache", "/etc/fonts", "/etc/localtime"):
         if os.path.exists(etc):
             cmd += ["--ro-bind", etc, etc]
-    for folder in dict.fromkeys([base, venv]):
-        if not str(folder).startswith("/usr/"):
-            cmd += _dirs_above(folder) + ["--ro-bind", str(folder), str(folder)]
-    cmd += ["--perms", "0755", "--dir", "/opt", "--perms", "0755", "--dir", "/home",
-            "--ro-bind", str(libdir), "/opt/grader",
+    if not str(base).startswith("/usr/"):  # the interpreter, where the venv expects it
+        cmd += _dirs_above(base) + ["--ro-bind", str(base.resolve()), str(base)]
+    if venv != base:  # the venv under a neutral name: no path of the course shows
+        cmd += ["--ro-bind", str(venv.resolve()), "/opt/venv"]
+    cmd += ["--perms", "0755", "--dir", "/home", "--ro-bind", str(libdir), "/opt/grader",
             "--proc", "/proc", "--dev", "/dev",
             "--size", str(limits.tmp_bytes), "--perms", "1777", "--tmpfs", "/tmp",
             "--size", str(limits.tmp_bytes), "--perms", "1777", "--tmpfs", "/home/student",
@@ -140,7 +140,8 @@ def bwrap_command(libdir, uid, limits):
         cmd += ["--setenv", k, v]
     cmd += ["setpriv", "--reuid", str(uid), "--regid", str(uid), "--clear-groups",
             "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all",
-            str(venv / "bin" / "python"), "-s", "-B", "/opt/grader/_lstm_runner.py"]
+            ("/opt/venv/bin/python" if venv != base else str(base / "bin" / "python3")),
+            "-s", "-B", "/opt/grader/_lstm_runner.py"]
     return cmd
 
 

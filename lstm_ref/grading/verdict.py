@@ -38,7 +38,7 @@ def free_names(src):
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
             if isinstance(node.ctx, ast.Load):
-                loaded.append(node.id)
+                loaded.append((node.lineno, node.col_offset, node.id))
             else:
                 bound.add(node.id)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -51,7 +51,7 @@ def free_names(src):
         elif isinstance(node, ast.ExceptHandler) and node.name:
             bound.add(node.name)
     out = []
-    for name in loaded:
+    for _, _, name in sorted(loaded):
         if name not in bound and not hasattr(builtins, name) and name not in out:
             out.append(name)
     return out
@@ -174,7 +174,7 @@ def grade_notebook(nb, source_nb, libdir, slot=0, limits=None, sandbox=True, cel
         try:
             replies = session.start()
         except SandboxLost as exc:
-            return NotebookResult(False, f"not graded: {exc.reason}",
+            return NotebookResult(False, exc.reason,
                                   seconds=time.monotonic() - start)
         for index, reply in replies:
             result.cells[index] = _cell_outputs(reply)

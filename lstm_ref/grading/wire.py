@@ -13,6 +13,8 @@ encoded by :func:`encode`:
   and booleans only) and ``{"$": "np", ...}`` for a numpy scalar;
 - ``{"$": "tensor", "dtype": "float64", "shape": [...], "grad": bool, "b": base64}`` for a
   torch tensor (its values, dtype, shape and ``requires_grad``);
+- ``{"$": "tmod", "cls": "LSTM", "kw": ..., "dtype": ..., "state": ...}`` for a module of
+  ``torch.nn`` itself (``nn.LSTM``, ``nn.Linear``...): its constants and its state dict;
 - ``{"$": "ref", "id": n, ...}`` for an object that is not plain data: it stays where it
   lives and the other side holds a handle to it (:mod:`lstm_ref.grading.remote`).
 
@@ -134,6 +136,16 @@ def encode(x, ref=None, depth=0):
             data = t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
             return {"$": "tensor", "dtype": name, "shape": list(t.shape),
                     "grad": bool(x.requires_grad), "b": _b64(data)}
+    if torch is not None and isinstance(x, torch.nn.Module) \
+            and type(x).__module__.startswith("torch.nn.") and hasattr(torch.nn, type(x).__name__):
+        # A module of torch.nn itself (nn.LSTM, nn.Linear...): its settings and weights.
+        kw = {k: getattr(x, k) for k in getattr(x, "__constants__", ()) if hasattr(x, k)
+              and type(getattr(x, k)) in (int, float, bool, str, type(None))}
+        params = list(x.parameters())
+        return {"$": "tmod", "cls": type(x).__name__, "kw": encode(kw),
+                "dtype": str(params[0].dtype).replace("torch.", "") if params else "float32",
+                "state": encode(dict(x.state_dict()), None, depth + 1),
+                "training": bool(x.training)}
     if ref is None:
         raise WireError(f"cannot send a {type(x).__name__} as plain data")
     return ref(x)
@@ -186,6 +198,25 @@ def decode(d, deref=None, arrays=None, depth=0):
         if arrays is not None:
             arrays.append(t)
         return t
+    if kind == "tmod":
+        import torch
+
+        cls = getattr(torch.nn, str(d["cls"]), None)
+        if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
+            raise WireError(f"unknown torch module {d['cls']!r}")
+        kw = decode(d["kw"], None, None, depth + 1)
+        if cls is not torch.nn.RNNBase:
+            kw.pop("mode", None)
+        name = str(d.get("dtype"))
+        if name not in _TORCH_DTYPES:
+            raise WireError(f"torch module of dtype {name} is not plain data")
+        try:
+            module = cls(**kw, dtype=getattr(torch, name))
+            module.load_state_dict(decode(d["state"], None, None, depth + 1))
+        except Exception as exc:
+            raise WireError(f"could not rebuild torch.nn.{d['cls']} ({exc})") from None
+        module.train(bool(d.get("training")))
+        return module
     if kind == "ref":
         if deref is None:
             raise WireError("unexpected object handle")
