@@ -23,6 +23,8 @@ import time
 from . import wire
 from .sandbox import Sandbox, SandboxLost
 
+GRACE = 3.0  # seconds past a time limit before the process is killed (the runner's own
+# timer stops the student's code at the limit and answers at once)
 _PASSTHROUGH = {"__name__", "__qualname__", "__doc__"}
 _NOT_EXCEPTIONS = (SystemExit, KeyboardInterrupt, GeneratorExit)
 
@@ -131,37 +133,81 @@ def _copy_back(orig, new):
 
 
 class Session:
-    """The student's notebook running in a sandbox, restarted when it is lost."""
+    """The student's notebook running in a sandbox, restarted when it is lost.
+
+    The notebook's cells run lazily and in order: :meth:`run_until` runs those before a
+    position, so a test cell sees the notebook's state at its own place (as in Jupyter).
+    When the process is lost (a call that hung was killed), the next request starts a new
+    one and runs the cells up to the current position again, a bounded number of times. A
+    cell that hangs past its time limit without letting the runner stop it is skipped from
+    then on (its output says it timed out), as nbgrader interrupts such a cell and goes on.
+    """
 
     def __init__(self, cells, libdir, slot=0, limits=None, sandbox=True, cell_timeout=60.0,
-                 call_timeout=30.0, max_restarts=2, deadline=None):
-        self.cells = list(cells)  # code of the notebook's non-test code cells, in order
+                 call_timeout=30.0, max_restarts=20, deadline=None):
+        self.cells = list(cells)  # (index, code) of the notebook's non-test code cells
         self.libdir, self.slot, self.limits, self.sandboxed = libdir, slot, limits, sandbox
         self.cell_timeout, self.call_timeout = cell_timeout, call_timeout
         self.restarts_left = max_restarts
         self.deadline = deadline  # time.monotonic() after which nothing more is started
         self.box = None
         self.generation = 0
-        self.cell_results = None  # replies of the first run of the cells
-        self.lost = None  # why the first run could not finish
+        self.pos = 0  # cells of self.cells run in the current process
+        self.limit = 0  # run_until's current position
+        self.skipped = set()
+        self.replies = {}  # cell index -> reply of its first run
 
     # -- lifecycle --
-    def start(self):
-        """Start the sandbox and run the cells; returns their replies. Raises
-        :class:`SandboxLost` if the process is lost while the cells run."""
+    def _new_box(self):
+        if self.box is not None:
+            self.box.kill()
         self.generation += 1
+        self.pos = 0
         self.box = Sandbox(self.libdir, slot=self.slot, limits=self.limits,
                            sandbox=self.sandboxed)
-        replies = []
-        for index, src in self.cells:
+
+    def start(self):
+        """Start the sandbox (no cell runs yet)."""
+        self._new_box()
+
+    def run_until(self, limit):
+        """Run the cells whose index is below ``limit`` (in this process, not yet run).
+
+        Raises :class:`SandboxLost` when the process is lost and cannot be recovered (it
+        exited, or restarts are used up).
+        """
+        self.limit = max(self.limit, limit)
+        if self.box is None or not self.box.alive:
+            self._restart("the notebook's process was lost")
+        while self.pos < len(self.cells) and self.cells[self.pos][0] < self.limit:
+            index, src = self.cells[self.pos]
+            if index in self.skipped:
+                self.pos += 1
+                continue
             self._check_deadline()
             timeout = self._clamp(self.cell_timeout)
-            replies.append((index, self.box.request(
-                {"op": "cell", "src": src, "index": index, "timeout": timeout},
-                timeout + 5, f"cell {index + 1}")))
-        if self.cell_results is None:
-            self.cell_results = replies
-        return replies
+            try:
+                reply = self.box.request(
+                    {"op": "cell", "src": src, "index": index, "timeout": timeout},
+                    timeout + GRACE, f"cell {index + 1}")
+            except SandboxLost as exc:
+                if exc.kind not in ("timeout", "signal") or self.restarts_left <= 0:
+                    raise
+                self.skipped.add(index)
+                self.replies.setdefault(index, {"error": {
+                    "type": "TimeoutError" if exc.kind == "timeout" else "GradingError",
+                    "msg": exc.reason, "builtin": True}})
+                self._restart(exc.reason)
+                continue
+            self.replies.setdefault(index, reply)
+            self.pos += 1
+
+    def _restart(self, why):
+        if self.generation and self.restarts_left <= 0:
+            raise SandboxLost(f"not run: {why}, too many times")
+        if self.generation:
+            self.restarts_left -= 1
+        self._new_box()
 
     def _clamp(self, timeout):
         if self.deadline is None:
@@ -170,18 +216,13 @@ class Session:
 
     def _check_deadline(self):
         if self.deadline is not None and time.monotonic() > self.deadline:
-            raise SandboxLost("the time allowed for this student is used up")
+            raise SandboxLost("the time allowed for this student is used up", "timeout")
 
     def ensure(self):
-        """A live sandbox with the notebook run (restarting it if needed)."""
+        """A live sandbox with the notebook run up to the current position."""
         if self.box is not None and self.box.alive:
             return
-        if self.restarts_left <= 0:
-            raise SandboxLost("not run: the notebook's process was lost too many times")
-        self.restarts_left -= 1
-        if self.box is not None:
-            self.box.kill()
-        self.start()
+        self.run_until(self.limit)
 
     def close(self):
         if self.box is not None:
@@ -194,7 +235,7 @@ class Session:
         self._check_deadline()
         timeout = self._clamp(self.call_timeout)
         msg["timeout"] = timeout
-        reply = self.box.request(msg, timeout + 5, what)
+        reply = self.box.request(msg, timeout + GRACE, what)
         if not isinstance(reply, dict):
             raise SandboxLost(f"{what}: a malformed reply")
         return reply

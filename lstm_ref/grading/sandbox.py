@@ -55,9 +55,10 @@ class SandboxLost(BaseException):
     """The student's process is gone or did not answer in time; ``reason`` says which in
     words. A ``BaseException``, so no check mistakes it for the student's own error."""
 
-    def __init__(self, reason):
+    def __init__(self, reason, kind="other"):
         super().__init__(reason)
         self.reason = reason
+        self.kind = kind  # "timeout", "signal" (killed or crashed), "exit" or "other"
 
 
 class SandboxUnavailable(Exception):
@@ -145,25 +146,24 @@ def bwrap_command(libdir, uid, limits):
     return cmd
 
 
-def _describe_exit(code, killed_by_us):
-    if killed_by_us:
-        return None
+def _describe_exit(code):
+    """``(kind, words)`` for how the runner's process ended."""
     if code is None:
-        return "stopped responding"
+        return "other", "stopped responding"
     if code < 0:
         sig = -code
     elif code > 128:
         sig = code - 128
     else:
-        return f"exited from the notebook (exit code {code})"
+        return "exit", f"exited from the notebook (exit code {code})"
     if sig == signal.SIGKILL:
-        return "killed (it ran out of memory or processes)"
+        return "signal", "killed (it ran out of memory or processes)"
     if sig == signal.SIGXCPU:
-        return "killed: it used more CPU time than allowed"
+        return "signal", "killed: it used more CPU time than allowed"
     if sig == signal.SIGXFSZ:
-        return "killed: it wrote a file larger than allowed"
+        return "signal", "killed: it wrote a file larger than allowed"
     name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
-    return f"crashed with signal {name}"
+    return "signal", f"crashed with signal {name}"
 
 
 class Sandbox:
@@ -206,19 +206,21 @@ class Sandbox:
             return wire.recv(self.proc.stdout.fileno(), time.monotonic() + timeout)
         except wire.WireTimeout:
             self.kill()
-            raise SandboxLost(f"{what}: timed out after {timeout:g} s") from None
+            raise SandboxLost(f"{what}: timed out after {timeout:g} s", "timeout") from None
         except wire.WireError:
-            reason = self._gone()
-            raise SandboxLost(f"{what}: {reason}") from None
+            kind, reason = self._gone()
+            raise SandboxLost(f"{what}: {reason}", kind) from None
 
     def request(self, msg, timeout, what):
         """Send ``msg``; the reply must come within ``timeout`` seconds."""
         if not self.alive:
-            raise SandboxLost(f"{what}: {self._gone()}")
+            kind, reason = self._gone()
+            raise SandboxLost(f"{what}: {reason}", kind)
         try:
             wire.send(self.proc.stdin.fileno(), msg)
         except (OSError, wire.WireError):
-            raise SandboxLost(f"{what}: {self._gone()}") from None
+            kind, reason = self._gone()
+            raise SandboxLost(f"{what}: {reason}", kind) from None
         return self.reply(timeout, what)
 
     def _gone(self):
@@ -227,7 +229,7 @@ class Sandbox:
         except subprocess.TimeoutExpired:
             code = None
         self.kill()
-        reason = _describe_exit(code, False) or "the notebook's process ended"
+        kind, reason = _describe_exit(code)
         try:
             self._errlog.seek(0)
             said = self._errlog.read(300).decode("utf-8", "replace").strip()
@@ -235,7 +237,7 @@ class Sandbox:
             said = ""
         if said and time.monotonic() - self.started < self.limits.start_seconds:
             reason += f" ({said.splitlines()[0][:200]})"
-        return reason
+        return kind, reason
 
     def kill(self):
         """Kill every process of the student (the group; the pid namespace goes with it)."""

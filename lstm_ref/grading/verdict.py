@@ -169,24 +169,46 @@ def grade_notebook(nb, source_nb, libdir, slot=0, limits=None, sandbox=True, cel
              if c.get("cell_type") == "code" and not is_test_cell(c)]
     session = Session(cells, libdir, slot=slot, limits=limits, sandbox=sandbox,
                       cell_timeout=cell_timeout, call_timeout=call_timeout, deadline=deadline)
+    # Each test cell runs where the student's notebook has it (a deleted one at the end),
+    # after the cells above it.
+    where = {}
+    for i, c in enumerate(nb["cells"]):
+        gid = c.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if c.get("cell_type") == "code" and is_test_cell(c) and gid not in where:
+            where[gid] = i
+    tests = [c for c in source_nb["cells"] if c.get("cell_type") == "code" and is_test_cell(c)]
+    end = len(nb["cells"])
+    tests.sort(key=lambda c: where.get(c["metadata"]["nbgrader"]["grade_id"], end))
     result = NotebookResult(True)
     try:
         try:
-            replies = session.start()
+            session.start()
+            for cell in tests:
+                gid = cell["metadata"]["nbgrader"]["grade_id"]
+                try:
+                    session.run_until(where.get(gid, end))
+                except SandboxLost as exc:
+                    if exc.kind == "exit" or "time allowed" in exc.reason:
+                        raise
+                    result.tests[gid] = CellOutcome(gid, False, "", "GradingError", exc.reason)
+                    continue
+                result.tests[gid] = run_test_cell(cell_source(cell), gid, checks, session)
+            try:
+                session.run_until(end)
+            except SandboxLost as exc:
+                if exc.kind == "exit" or "time allowed" in exc.reason:
+                    raise
         except SandboxLost as exc:
-            return NotebookResult(False, exc.reason,
-                                  seconds=time.monotonic() - start)
-        for index, reply in replies:
+            result = NotebookResult(False, exc.reason)
+        for index, reply in sorted(session.replies.items()):
             result.cells[index] = _cell_outputs(reply)
             err = reply.get("error")
-            if err and err.get("type") == "TimeoutError":
+            if err and err.get("type") in ("TimeoutError", "GradingError"):
                 result.notes.append(f"cell {index + 1}: {err.get('msg')}")
-        for cell in source_nb["cells"]:
-            if cell.get("cell_type") == "code" and is_test_cell(cell):
-                gid = cell["metadata"]["nbgrader"]["grade_id"]
-                result.tests[gid] = run_test_cell(cell_source(cell), gid, checks, session)
         lost = sorted({o.evalue for o in result.tests.values() if o.ename == "GradingError"})
         result.notes += lost
+    except SandboxLost as exc:
+        result = NotebookResult(False, exc.reason)
     finally:
         session.close()
     result.seconds = time.monotonic() - start

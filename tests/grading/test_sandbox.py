@@ -30,6 +30,7 @@ def _session(libdir, code, sandbox=False, **kw):
     cells = [(i, c) for i, c in enumerate(code)]
     s = Session(cells, libdir, sandbox=sandbox, **kw)
     s.start()
+    s.run_until(len(cells))
     return s
 
 
@@ -261,6 +262,33 @@ def test_sandbox_isolation(libdir):
 @pytest.mark.skipif(not HAVE_BWRAP, reason="bubblewrap is not installed")
 def test_sandbox_loss_is_reported_in_words(libdir):
     s = Session([(0, "import os\nos._exit(3)")], libdir, sandbox=True)
+    s.start()
     with pytest.raises(SandboxLost, match="exited from the notebook"):
-        s.start()
+        s.run_until(1)
     s.close()
+
+
+@pytest.mark.skipif(not HAVE_BWRAP, reason="bubblewrap is not installed")
+def test_a_cell_that_cannot_be_interrupted_is_skipped(libdir):
+    s = Session([(0, "x = 1"), (1, "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
+                 "while True:\n    pass"), (2, "y = x + 1")], libdir, sandbox=True, cell_timeout=1)
+    try:
+        s.start()
+        s.run_until(3)
+        assert s.lookup("y") == 2 and 1 in s.skipped
+        assert "timed out" in s.replies[1]["error"]["msg"]
+    finally:
+        s.close()
+
+
+def test_test_cells_see_the_notebook_at_their_own_place(libdir):
+    s = Session([(0, "def f():\n    return 1"), (2, "def f():\n    return 2")], libdir,
+                sandbox=False)
+    try:
+        s.start()
+        s.run_until(1)
+        assert s.lookup("f")() == 1
+        s.run_until(3)
+        assert s.lookup("f")() == 2
+    finally:
+        s.close()
