@@ -22,6 +22,7 @@ import contextlib
 import importlib
 import io
 import time
+import warnings
 from dataclasses import dataclass, field
 
 from .course import cell_source, is_test_cell
@@ -132,7 +133,8 @@ def run_test_cell(src, grade_id, checks, session, stdout_cap=2000):
         for name in names:
             if name not in PROVIDED:
                 ns[name] = session.lookup(name)
-        with contextlib.redirect_stdout(buf):
+        with contextlib.redirect_stdout(buf), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a warning is never a verdict
             exec(compile(src, f"<test cell {grade_id}>", "exec"), ns)
     except SandboxLost as exc:
         return CellOutcome(grade_id, False, buf.getvalue()[:stdout_cap], "GradingError",

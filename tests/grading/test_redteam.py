@@ -119,8 +119,8 @@ ATTACKS = [
     ("forged-checkfailed", None, [], {"rnn_forward": "from lstm_ref.checks._common import CheckFailed\ndef rnn_forward(*a):\n    raise CheckFailed('OK: fine')"}, {"rnn_forward": RAISE_FORWARD}, "graded"),
     ("deep-result", None, [], {"rnn_forward": "def rnn_forward(*a):\n    r = []\n    for _ in range(100000):\n        r = [r]\n    return r, None"}, {"rnn_forward": RAISE_FORWARD}, "graded"),
     ("huge-result", None, [], {"rnn_step_forward": "def rnn_step_forward(*a):\n    return np.ones(20_000_000), None"}, {"rnn_step_forward": "def rnn_step_forward(*a):\n    return np.ones(3), None"}, "graded"),
-    # Junk on its own reply pipe: only this student's channel breaks (self-harm).
-    ("write-rpc-pipe", ALL, ["import os\nfor fd in range(3, 12):\n    try:\n        os.write(fd, b'\\x00\\x00\\x00\\x05junk!')\n    except OSError:\n        pass"], {}, None, "not graded"),
+    # Junk on its own reply pipe, after the test cells: it can only break its own channel.
+    ("write-rpc-pipe", ALL, ["import os\nfor fd in range(3, 12):\n    try:\n        os.write(fd, b'\\x00\\x00\\x00\\x05junk!')\n    except OSError:\n        pass"], {}, None, "graded"),
     ("stderr-in-function", ALL, [], {"rnn_step_forward": NOISY}, {"rnn_step_forward": "@SOL:rnn_step_forward@"}, "graded"),
     # Honest students whose editors moved things around.
     ("copied-test-cell", ALL, [], {}, None, "graded"),
@@ -321,7 +321,7 @@ def test_no_hidden_line_in_any_feedback(redteam):
     assert len(pages) >= len(expected) - 1  # every graded student has a page
     for page in pages:
         text = page_text(page.read_text(encoding="utf-8"))
-        assert "HIDDEN TESTS" not in text and SECRET not in text, page
+        assert SECRET not in text, page
         for line in hidden:
             assert line not in text, (page, line)
 
