@@ -95,6 +95,9 @@ class ClassPool:
         self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init,
                                         initargs=(counter, dict(options, libdir=libdir)))
         self.pending = {}
+        # Every job has its own limits (a student's time, nbgrader's work on a capped
+        # notebook); this one only guards against a worker that stops altogether.
+        self.stall_seconds = float(options.get("timeout") or 600) + 600
 
     def grade(self, student, stage, chapter, source_nbs):
         fut = self.pool.submit(_job, (student, str(stage), chapter, source_nbs))
@@ -106,7 +109,16 @@ class ClassPool:
 
     def results(self):
         while self.pending:
-            done, _ = wait(list(self.pending), return_when=FIRST_COMPLETED)
+            done, _ = wait(list(self.pending), timeout=self.stall_seconds,
+                           return_when=FIRST_COMPLETED)
+            if not done:  # no job finished for far longer than any job may take
+                for proc in list(getattr(self.pool, "_processes", {}).values()):
+                    proc.kill()
+                for kind, student in list(self.pending.values()):
+                    payload = ({}, {}) if kind == "graded" else None
+                    yield kind, student, payload, "the grading worker stopped responding"
+                self.pending.clear()
+                return
             for fut in done:
                 kind, student = self.pending.pop(fut)
                 try:

@@ -55,4 +55,5 @@ def test_manual_grades_and_other_chapters_survive_a_regrade(tmp_path, released):
     assert _manual(root, ch2, n2, "ann", m2) == 1.0
     rows = {(r["chapter"], r["student"]): r for r in csv.DictReader(open(root / "grades.csv"))}
     assert rows[(ch2, "ann")]["status"] == "graded"
-    assert set(rows) == {(ch1, "ann"), (ch1, "bob"), (ch2, "ann")}
+    assert set(rows) == {(ch1, "ann"), (ch1, "bob"), (ch2, "ann"), (ch2, "bob")}
+    assert rows[(ch2, "bob")]["status"] == "not graded"  # no ch02 folder: a row, with 0
