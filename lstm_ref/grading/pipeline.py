@@ -25,7 +25,6 @@ A student who cannot be graded still gets a row, with 0 and the reason.
 import csv
 import os
 import io
-import json
 import sys
 import tempfile
 import time

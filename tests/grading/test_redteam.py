@@ -25,7 +25,6 @@ import re
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from lstm_ref.grading.feedback import hidden_lines, page_text
