@@ -84,6 +84,12 @@ def strip_magics(src):
     return "\n".join(lines)
 
 
+def _display(*objs, **kwargs):
+    """IPython's ``display``, as text: notebooks may call it without importing it."""
+    for obj in objs:
+        print(repr(obj))
+
+
 def _on_alarm(signum, frame):
     raise _Timeout()
 
@@ -97,7 +103,8 @@ class Runner:
     def __init__(self, rfd, wfd):
         self.rfd, self.wfd = rfd, wfd
         self.pid = os.getpid()
-        self.ns = {"__name__": "__main__", "__builtins__": builtins}
+        self.ns = {"__name__": "__main__", "__builtins__": builtins,
+                   "display": _display}  # what Jupyter provides without an import
         self.handles = {}
         self.next_id = 1
 
