@@ -237,6 +237,18 @@ def _record_student(root, chapter, stage, g, nb_results, notebooks, error, logs)
     return True
 
 
+def _probe_sandbox(libdir, sandbox):
+    """Start one empty sandbox, so a machine where bubblewrap cannot run (no namespaces in
+    a container, say) stops the run with bwrap's own words instead of failing everyone."""
+    from .sandbox import Sandbox, SandboxLost
+
+    try:
+        Sandbox(libdir, sandbox=sandbox).stop()
+    except SandboxLost as exc:
+        raise CourseError(f"the grading sandbox does not start on this machine: {exc.reason}. "
+                          "See the 'For instructors' page (the sandbox).") from None
+
+
 def _bar(done, total, width=30):
     filled = int(width * done / total) if total else width
     return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
@@ -303,6 +315,7 @@ def grade(chapter, root=None, timeout=600, echo=print, workers=None, sandbox=Tru
         stage = Path(tmp) / "stage"
         stage.mkdir()
         libdir = refcopy.build(Path(tmp) / "lib", sorted(targets))
+        _probe_sandbox(libdir, sandbox)
         records = intake(root, chapter, source_nbs, stage)
         if not records:
             echo(f"{chapter}: submitted/ holds no student folder")
