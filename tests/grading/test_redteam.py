@@ -319,6 +319,7 @@ def test_no_hidden_line_in_any_feedback(redteam):
     pages = list((root / "feedback").rglob("*.html"))
     assert len(pages) >= len(expected) - 1  # every graded student has a page
     for page in pages:
+        assert page.stat().st_size < 2_000_000, page  # output floods are capped
         text = page_text(page.read_text(encoding="utf-8"))
         assert SECRET not in text, page
         for line in hidden:
