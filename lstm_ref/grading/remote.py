@@ -189,14 +189,14 @@ class Session:
             try:
                 reply = self.box.request(
                     {"op": "cell", "src": src, "index": index, "timeout": timeout},
-                    timeout + GRACE, f"cell {index + 1}")
+                    timeout, f"cell {index + 1}", grace=GRACE)
             except SandboxLost as exc:
                 if exc.kind not in ("timeout", "signal") or self.restarts_left <= 0:
                     raise
                 self.skipped.add(index)
                 self.replies.setdefault(index, {"error": {
                     "type": "TimeoutError" if exc.kind == "timeout" else "GradingError",
-                    "msg": exc.reason, "builtin": True}})
+                    "msg": exc.reason.partition(": ")[2] or exc.reason, "builtin": True}})
                 self._restart(exc.reason)
                 continue
             self.replies.setdefault(index, reply)
@@ -235,7 +235,7 @@ class Session:
         self._check_deadline()
         timeout = self._clamp(self.call_timeout)
         msg["timeout"] = timeout
-        reply = self.box.request(msg, timeout + GRACE, what)
+        reply = self.box.request(msg, timeout, what, grace=GRACE)
         if not isinstance(reply, dict):
             raise SandboxLost(f"{what}: a malformed reply")
         return reply

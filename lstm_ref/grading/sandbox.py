@@ -226,9 +226,9 @@ class Sandbox:
     def alive(self):
         return self.proc.poll() is None and not self._killed
 
-    def reply(self, timeout, what):
+    def reply(self, timeout, what, grace=0.0):
         try:
-            return wire.recv(self.proc.stdout.fileno(), time.monotonic() + timeout)
+            return wire.recv(self.proc.stdout.fileno(), time.monotonic() + timeout + grace)
         except wire.WireTimeout:
             self.kill()
             raise SandboxLost(f"{what}: timed out after {timeout:g} s", "timeout") from None
@@ -236,8 +236,8 @@ class Sandbox:
             kind, reason = self._gone()
             raise SandboxLost(f"{what}: {reason}", kind) from None
 
-    def request(self, msg, timeout, what):
-        """Send ``msg``; the reply must come within ``timeout`` seconds."""
+    def request(self, msg, timeout, what, grace=0.0):
+        """Send ``msg``; the reply must come within ``timeout`` (+ ``grace``) seconds."""
         if not self.alive:
             kind, reason = self._gone()
             raise SandboxLost(f"{what}: {reason}", kind)
@@ -246,7 +246,7 @@ class Sandbox:
         except (OSError, wire.WireError):
             kind, reason = self._gone()
             raise SandboxLost(f"{what}: {reason}", kind) from None
-        return self.reply(timeout, what)
+        return self.reply(timeout, what, grace)
 
     def _gone(self):
         try:
