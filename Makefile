@@ -10,12 +10,17 @@ export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 CHAPTERS := ch01_rnn ch02_vanishing ch03_lstm ch04_variants ch05_nngraph ch06_gpu
 
-.PHONY: setup book student-notebooks test grade bench clean help
+.PHONY: setup book student-notebooks test grade bench clean clean-grading help
 
 help:
 	@echo "make book   set up .venv and build the site into _build/html"
 	@echo "make test   set up .venv, build the site and run every test"
-	@echo "make grade A=ch01_rnn   grade submitted/*/ch01_rnn (see the 'For instructors' page)"
+	@echo "make grade A=ch01_rnn   grade submitted/*/ch01_rnn in a sandbox per student (needs bwrap;"
+	@echo "            WORKERS=N students in parallel; NO_SANDBOX=yes only for trusted code;"
+	@echo "            see the 'For instructors' page)"
+	@echo "make clean  remove build outputs (_build, caches, release/, generated notebooks);"
+	@echo "            never autograded/, feedback/, the gradebook or grades.csv"
+	@echo "make clean-grading CONFIRM=yes   ALSO delete autograded/ and feedback/ (grades stay in gradebook.db)"
 	@echo "make bench  time lstm_ref against torch.nn.LSTM"
 
 # (Re)create the virtual environment when it is missing or older than requirements.txt.
@@ -45,10 +50,17 @@ test: book
 
 grade: setup
 	@test -n "$(A)" || { echo "usage: make grade A=<chapter id>, one of: $(CHAPTERS)"; exit 2; }
-	$(BIN)/python -m lstm_ref.grading grade $(A)
+	@test "$(NO_SANDBOX)" = yes || command -v bwrap >/dev/null || { echo "error: bubblewrap (bwrap) is not installed; grading runs each student's code in a bubblewrap sandbox."; echo "Install it with: apt-get install bubblewrap"; exit 2; }
+	$(BIN)/python -m lstm_ref.grading grade $(A)$(if $(WORKERS), --workers $(WORKERS))$(if $(filter yes,$(NO_SANDBOX)), --no-sandbox)
 
 bench: setup
 	$(BIN)/python -m lstm_ref.bench
 
+# Build outputs only: graded work (autograded/, feedback/, gradebook.db, grades.csv) stays.
 clean:
-	rm -rf _build .jupyter_cache release autograded feedback book/chapters/*/*.ipynb
+	rm -rf _build .jupyter_cache release book/chapters/*/*.ipynb
+
+# Graded notebooks and feedback pages: only with CONFIRM=yes (the gradebook is kept).
+clean-grading:
+	@test "$(CONFIRM)" = yes || { echo "make clean-grading deletes autograded/ and feedback/ (students' graded notebooks and feedback pages)."; echo "Run it as: make clean-grading CONFIRM=yes"; exit 2; }
+	rm -rf autograded feedback

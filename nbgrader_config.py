@@ -4,14 +4,15 @@ The standard commands work from the root (with the venv's ``bin`` on ``PATH``: n
 ``alembic``, and the notebooks import ``lstm_ref`` from the root):
 
     nbgrader generate_assignment ch01_rnn      # solutions/ch01_rnn -> release/ch01_rnn
-    nbgrader autograde ch01_rnn                # submitted/<student>/ch01_rnn -> autograded/
     nbgrader generate_feedback ch01_rnn        # autograded/ -> feedback/
     nbgrader export                            # grades.csv
     nbgrader formgrader                        # manual grading of the written answers
 
-``make grade A=ch01_rnn`` (``python -m lstm_ref.grading grade ch01_rnn``) wraps them with the
-checks that keep one broken or hostile submission from costing anyone else their grade, and
-removes hidden tests from the feedback. See the book's "For instructors" page.
+Autograding is ``make grade A=ch01_rnn`` (``python -m lstm_ref.grading grade ch01_rnn``): each
+student's code runs in a bubblewrap sandbox and the test cells, hidden tests included, run
+outside it; the scores go into this gradebook, which the commands above use as usual. Plain
+``nbgrader autograde`` would run a student's notebook, hidden tests included, in a kernel
+with your rights: keep it for trusted code. See the book's "For instructors" page.
 """
 
 import os
@@ -39,6 +40,8 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
 # --- autograding --------------------------------------------------------------------------
+# `make grade` runs no kernel (lstm_ref.grading.sandbox and .verdict); these settings apply
+# to plain `nbgrader autograde` / `validate` only.
 # Every cell of a correct notebook runs in well under 30 s on a 2-core CPU; 60 s leaves room
 # for a slow grading machine without letting an endless loop hold the class up for long.
 c.Execute.timeout = 60

@@ -1,4 +1,5 @@
-"""``python -m lstm_ref.grading grade <chapter id> [--root DIR] [--timeout S]``.
+"""``python -m lstm_ref.grading grade <chapter id> [--root DIR] [--timeout S] [--workers N]
+[--no-sandbox]``.
 
 ``make grade A=<chapter id>`` runs exactly this. See :mod:`lstm_ref.grading.pipeline`.
 ``python -m lstm_ref.grading release [ARGS]`` is ``python -m lstm_ref.grading.release_to_book
@@ -23,6 +24,12 @@ def main(argv=None):
     g.add_argument("--root", help="course directory (default: this repository)")
     g.add_argument("--timeout", type=float, default=600,
                    help="seconds allowed to grade one student (default 600)")
+    g.add_argument("--workers", type=int, default=None,
+                   help="students graded in parallel (default: the machine's cores)")
+    g.add_argument("--no-sandbox", action="store_true",
+                   help="run students' code WITHOUT the bubblewrap sandbox (only for a class "
+                        "whose code you trust; a hostile notebook can then read solutions/ "
+                        "and change grades)")
     g.add_argument("--debug", action="store_true", help="show Python tracebacks")
     # Its arguments (and -h) are release_to_book's own: they are passed on unparsed.
     sub.add_parser("release", add_help=False,
@@ -41,7 +48,11 @@ def main(argv=None):
     try:
         from .pipeline import grade
 
-        grade(args.chapter, root=args.root, timeout=args.timeout)
+        if args.no_sandbox:
+            print("WARNING: --no-sandbox: students' code will run without the sandbox.",
+                  file=sys.stderr)
+        grade(args.chapter, root=args.root, timeout=args.timeout, workers=args.workers,
+              sandbox=not args.no_sandbox)
     except CourseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

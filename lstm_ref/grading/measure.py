@@ -1,9 +1,13 @@
-"""How long autograding takes: ``python -m lstm_ref.grading.measure ch01_rnn --n 10``.
+"""How long grading takes: ``python -m lstm_ref.grading.measure ch01_rnn --n 40 --workers 1 2``.
 
-Builds a temporary copy of the course, submits ``n`` notebooks for ``n`` students (the
+Builds a temporary copy of the course with a class of ``n`` honest submissions (the
 solution for even-numbered students, the released stub with only its first solution cell
 filled in for odd-numbered ones, so passing and failing tests are both timed), runs the
-pipeline serially and prints the seconds each student's nbgrader process took.
+whole pipeline once per worker count, sandbox on (``--no-sandbox`` to compare), and prints
+per worker count: the class's wall time, the wall time per submission (class time / n),
+the median seconds one student's sandbox and verdicts took inside a worker, and the load
+average before and after (the machine may be shared: say so with the numbers). It also
+checks that every worker count gave the same grades.
 """
 
 import argparse
@@ -48,52 +52,76 @@ def _filled(released, code, keep=None):
     return nb
 
 
-def measure(chapter, n=10, root=None, timeout=600):
-    from .pipeline import grade
+def build_class(root, chapter, n, dest):
+    """A temporary course in ``dest`` with ``n`` honest submissions; returns its root."""
     from .release_to_book import generate_release
 
+    course = Path(dest) / "course"
+    course.mkdir()
+    shutil.copytree(root / SOURCE_DIR, course / SOURCE_DIR)
+    shutil.copy(root / "nbgrader_config.py", course / "nbgrader_config.py")
+    released = generate_release(root, chapter, Path(dest) / "release")
+    solutions = {name: _solutions(source) for name, source in source_notebooks(root, chapter).items()}
+    for k in range(n):
+        for name, code in solutions.items():
+            first = next(iter(code))
+            nb = _filled(released[name], code, None if k % 2 == 0 else {first})
+            folder = course / "submitted" / f"student{k:02d}" / chapter
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{name}.ipynb").write_text(json.dumps(nb))
+    return course
+
+
+def measure(chapter, n=40, root=None, workers=(1, 2), sandbox=True, timeout=600):
+    """``[(workers, run, class seconds, load before, load after)]`` for each worker count."""
+    import os
+
+    from .pipeline import grade
+
     root = find_root(root)
+    out = []
     with tempfile.TemporaryDirectory(prefix="lstm-measure-") as tmp:
-        course = Path(tmp) / "course"
-        course.mkdir()
-        shutil.copytree(root / SOURCE_DIR, course / SOURCE_DIR)
-        shutil.copy(root / "nbgrader_config.py", course / "nbgrader_config.py")
-        released = generate_release(root, chapter, Path(tmp) / "release")
-        solutions = {name: _solutions(source)
-                     for name, source in source_notebooks(root, chapter).items()}
-        for k in range(n):
-            for name, code in solutions.items():
-                first = next(iter(code))
-                nb = _filled(released[name], code, None if k % 2 == 0 else {first})
-                folder = course / "submitted" / f"student{k:02d}" / chapter
-                folder.mkdir(parents=True, exist_ok=True)
-                (folder / f"{name}.ipynb").write_text(json.dumps(nb))
-        start = time.monotonic()
-        run = grade(chapter, root=course, timeout=timeout, echo=lambda *a: None)
-        total = time.monotonic() - start
-    seconds = [g.seconds for g in run.grades]
-    return run, seconds, total
+        for w in workers:
+            sub = Path(tmp) / f"w{w}"
+            sub.mkdir()
+            course = build_class(root, chapter, n, sub)
+            load = os.getloadavg()[0]
+            start = time.monotonic()
+            run = grade(chapter, root=course, timeout=timeout, echo=lambda *a: None,
+                        workers=w, sandbox=sandbox)
+            out.append((w, run, time.monotonic() - start, load, os.getloadavg()[0]))
+    return out
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m lstm_ref.grading.measure",
-                                     description="Time autograding, one student at a time.")
+                                     description="Time grading a class, per worker count.")
     parser.add_argument("chapter")
-    parser.add_argument("--n", type=int, default=10, help="number of submissions (default 10)")
+    parser.add_argument("--n", type=int, default=40, help="number of submissions (default 40)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2],
+                        help="worker counts to time (default: 1 2)")
+    parser.add_argument("--no-sandbox", action="store_true", help="time without bubblewrap")
     parser.add_argument("--root", help="course directory (default: this repository)")
     args = parser.parse_args(argv)
     try:
-        run, seconds, total = measure(args.chapter, args.n, args.root)
+        results = measure(args.chapter, args.n, args.root, args.workers, not args.no_sandbox)
     except CourseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    for g in run.grades:
-        print(f"{g.student}  {g.score:g}/{g.max_score:g}  {g.seconds:.2f} s")
-    print(f"{args.chapter}: {len(seconds)} submissions graded serially; per submission: "
-          f"mean {statistics.mean(seconds):.2f} s, median {statistics.median(seconds):.2f} s, "
-          f"min {min(seconds):.2f} s, max {max(seconds):.2f} s; whole run {total:.1f} s "
-          f"(including nbgrader generate_assignment)")
-    return 0
+    print(f"{args.chapter}: {args.n} submissions, sandbox {'off' if args.no_sandbox else 'on'}, "
+          f"{__import__('os').cpu_count()} cores")
+    print("| workers | class wall (s) | wall per submission (s) | median worker s/student "
+          "| load avg before -> after |")
+    print("|---:|---:|---:|---:|---|")
+    grades = []
+    for w, run, total, before, after in results:
+        seconds = [g.seconds for g in run.grades]
+        print(f"| {w} | {total:.1f} | {total / len(run.grades):.2f} | "
+              f"{statistics.median(seconds):.2f} | {before:.1f} -> {after:.1f} |")
+        grades.append(sorted((g.student, g.status, g.score) for g in run.grades))
+    same = all(g == grades[0] for g in grades)
+    print(f"same grades for every worker count: {'yes' if same else 'NO'}")
+    return 0 if same else 1
 
 
 if __name__ == "__main__":

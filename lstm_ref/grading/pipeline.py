@@ -3,23 +3,28 @@
 1. ``nbgrader generate_assignment <chapter> --force``: the gradebook learns the chapter's
    cells and points from ``solutions/`` (and ``release/<chapter>`` is regenerated).
 2. :func:`~lstm_ref.grading.intake.intake`: every ``submitted/<student>/<chapter>/`` is
-   checked and its notebooks sanitised into a temporary staging folder.
-   Code that reaches for the grader is listed for review (:mod:`.tamper`).
-3. :func:`~lstm_ref.grading.worker.grade_student`: one nbgrader process per student, with a
-   time limit, autogrades into ``autograded/`` and writes feedback into ``feedback/``,
-   without hidden tests; every feedback page is scanned once more and withheld if a hidden
-   test line shows in it.
-4. ``grades.csv`` (one row per chapter and student, rows of other chapters kept) and
-   ``grading_report.<chapter>.md`` (every student, and why any was not graded), with the
-   workers' logs in ``grading_report.<chapter>.log``. All three are gitignored.
+   checked and its notebooks repaired into a temporary staging folder. Code that reaches
+   for the grader is listed for review (:mod:`.tamper`).
+3. :func:`~lstm_ref.grading.worker.grade_class`: in ``workers`` processes, each student's
+   notebook runs in its own bubblewrap sandbox (:mod:`.sandbox`) against a sanitised copy
+   of ``lstm_ref`` (:mod:`.refcopy`), and the source notebook's test cells, hidden tests
+   included, run in the worker, outside the sandbox, calling the student's functions
+   through proxies (:mod:`.verdict`, :mod:`.remote`).
+4. This process records each student as results arrive (:mod:`.record`: nbgrader's
+   Autograde without execution, then its feedback without hidden tests; every feedback page
+   is scanned once more and withheld if a hidden-test line shows in it), printing a line
+   per student and a progress bar.
+5. ``grades.csv`` (one row per chapter and student, rows of other chapters kept) and
+   ``grading_report.<chapter>.md`` (every student, why any was not graded, code flagged
+   for review, near-copies (:mod:`.similarity`)), with details in
+   ``grading_report.<chapter>.log``. All three are gitignored.
 
 A student who cannot be graded still gets a row, with 0 and the reason.
 """
 
 import csv
+import os
 import io
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,11 +32,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .course import (SOURCE_DIR, CourseError, chapters, find_root, load_config, nbgrader_env,
-                     source_notebooks)
+from .course import SOURCE_DIR, CourseError, chapters, find_root, nbgrader_env, source_notebooks
 from .feedback import leaked_lines
 from .intake import intake
-from .worker import grade_student
+from .record import forget, max_score, read_scores, record_scores, write_autograded
 
 GRADES_CSV = "grades.csv"
 CSV_FIELDS = ["chapter", "student", "status", "score", "max_score", "auto_score",
@@ -51,6 +55,7 @@ class StudentGrade:
     reason: str = ""
     notes: list = field(default_factory=list)
     review: list = field(default_factory=list)  # code flagged by .tamper, for a person
+    similar: list = field(default_factory=list)  # near-copies found by .similarity
     seconds: float = 0.0
 
 
@@ -77,59 +82,28 @@ def check_chapter(root, chapter):
 
 
 def prepare_assignment(root, chapter):
-    """``nbgrader generate_assignment <chapter> --force``, in its own process."""
-    cmd = [sys.executable, "-m", "nbgrader", "generate_assignment", chapter, "--force",
-           "--log-level=WARN"]
-    proc = subprocess.run(cmd, cwd=str(root), env=nbgrader_env(root), capture_output=True,
-                          text=True, timeout=600)
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-        raise CourseError(f"nbgrader generate_assignment {chapter} failed:\n{tail}")
+    """``nbgrader generate_assignment <chapter> --force``, in this process (nbgrader's
+    ``GenerateAssignment``; the workers forked later inherit its imports)."""
+    import logging
 
+    from nbgrader.converters import GenerateAssignment
+    from nbgrader.coursedir import CourseDirectory
 
-def _gradebook(root):
-    from nbgrader.api import Gradebook
+    from .course import load_config
 
-    config = load_config(root)
-    db_url = config.CourseDirectory.db_url
-    course_id = config.CourseDirectory.course_id
-    return Gradebook(db_url, course_id)
-
-
-def read_scores(root, chapter, student):
-    """``(score, max_score, auto_score, manual_pending)`` of one submission in the gradebook."""
-    from nbgrader.api import MissingEntry
-
-    with _gradebook(root) as gb:
-        try:
-            sub = gb.find_submission(chapter, student)
-        except MissingEntry:
-            return None
-        auto = pending = 0.0
-        for nb in sub.notebooks:
-            for grade in nb.grades:
-                auto += grade.auto_score or 0.0
-                if grade.needs_manual_grade:
-                    pending += grade.max_score or 0.0
-        return float(sub.score), float(sub.max_score), auto, pending
-
-
-def max_score(root, chapter):
-    with _gradebook(root) as gb:
-        return float(gb.find_assignment(chapter).max_score)
-
-
-def forget(root, chapter, student):
-    """Remove a stale earlier result (gradebook entry, autograded notebook, feedback)."""
-    from nbgrader.api import MissingEntry
-
-    with _gradebook(root) as gb:
-        try:
-            gb.remove_submission(chapter, student)
-        except MissingEntry:
-            pass
-    for step in ("autograded", "feedback"):
-        shutil.rmtree(Path(root) / step / student / chapter, ignore_errors=True)
+    env = nbgrader_env(root)  # nbgrader runs `alembic` when it creates a gradebook
+    os.environ["PATH"] = env["PATH"]
+    log = logging.getLogger("lstm_ref.grading.prepare")
+    log.setLevel(logging.ERROR)
+    config = load_config(root, **{"CourseDirectory.root": str(root),
+                                  "CourseDirectory.assignment_id": chapter,
+                                  "BaseConverter.force": True})
+    try:
+        GenerateAssignment(coursedir=CourseDirectory(config=config, log=log), config=config,
+                           log=log).start()
+    except BaseException as exc:  # nbgrader raises or exits
+        raise CourseError(f"nbgrader generate_assignment {chapter} failed: "
+                          f"{type(exc).__name__}: {exc}") from None
 
 
 def scan_feedback(root, chapter, student, source_nbs):
@@ -204,6 +178,17 @@ def write_report(path, run):
             lines.append(f"- **{g.student}**: " + "; ".join(g.review))
     else:
         lines.append("None.")
+    similar = [g for g in run.grades if g.similar]
+    lines += ["", "## Near-copies, for a person to judge", ""]
+    if similar:
+        lines += ["Solution cells whose normalised tokens (names replaced, comments and layout",
+                  "ignored) are close to the reference implementation or to a classmate's. The",
+                  "solutions are public: a flag is a reason to look, not a proof, and never",
+                  "changes a score.", ""]
+        for g in similar:
+            lines.append(f"- **{g.student}**: " + "; ".join(g.similar))
+    else:
+        lines.append("None.")
     lines += ["", "## Not graded", ""]
     if failed:
         lines += [f"- **{g.student}**: {g.reason}" for g in failed]
@@ -215,58 +200,177 @@ def write_report(path, run):
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
-def grade(chapter, root=None, timeout=600, echo=print):
-    """Run the whole flow for ``chapter``; returns a :class:`GradingRun`."""
+def _echo_student(echo, g, done, total):
+    echo(f"  {g.student:24s} {g.status:10s} {g.score:g}/{g.max_score:g}"
+         + (f"  ({g.reason})" if g.reason else "")
+         + (f"  [review: {len(g.review)} flagged line(s)]" if g.review else "")
+         + f"  {_bar(done, total)}")
+
+
+def _record_student(root, chapter, stage, g, nb_results, notebooks, error, logs):
+    """Record one student's results (the single writer of the gradebook); returns whether
+    feedback is to be written."""
+    lost = [f"{n}: {r.reason}" for n, r in nb_results.items() if not r.graded]
+    g.seconds = sum(r.seconds for r in nb_results.values())
+    logs.append(f"===== {g.student} ({g.seconds:.1f} s)")
+    for n, r in nb_results.items():
+        logs.append(f"{n}: " + ", ".join(
+            f"{gid} {'ok' if o.passed else o.ename + ': ' + o.evalue}"
+            for gid, o in r.tests.items()))
+        g.notes += [f"{n}: {note}" for note in r.notes]
+    if error or lost:
+        g.reason = error or "; ".join(lost)
+    if error:
+        forget(root, chapter, g.student)
+        return False
+    stamp = stage / g.student / chapter / "timestamp.txt"
+    timestamp = stamp.read_text("utf-8").strip() if stamp.is_file() else None
+    write_autograded(root, chapter, g.student, notebooks, timestamp)
+    record_scores(root, chapter, g.student, notebooks, timestamp)
+    scores = read_scores(root, chapter, g.student)
+    if scores is None:
+        g.reason = g.reason or "no grade was recorded"
+        return False
+    g.score, g.max_score, g.auto_score, g.manual_pending = scores
+    if not lost:
+        g.status = "graded"
+    return True
+
+
+def _probe_sandbox(libdir, sandbox):
+    """Start one empty sandbox, so a machine where bubblewrap cannot run (no namespaces in
+    a container, say) stops the run with bwrap's own words instead of failing everyone."""
+    from .sandbox import Sandbox, SandboxLost
+
+    try:
+        Sandbox(libdir, sandbox=sandbox).stop()
+    except SandboxLost as exc:
+        raise CourseError(f"the grading sandbox does not start on this machine: {exc.reason}. "
+                          "See the 'For instructors' page (the sandbox).") from None
+
+
+def _bar(done, total, width=30):
+    filled = int(width * done / total) if total else width
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+
+
+def _secret_for(root):
+    """Point the checks at the course secret beside ``nbgrader_config.py``, if there is one
+    and none is set already (see :mod:`lstm_ref.checks._seeds`)."""
+    import os
+
+    secret = Path(root) / ".course_secret"
+    if not os.environ.get("COURSE_SECRET") and not os.environ.get("COURSE_SECRET_FILE") \
+            and secret.is_file():
+        os.environ["COURSE_SECRET_FILE"] = str(secret)
+
+
+def grade(chapter, root=None, timeout=600, echo=print, workers=None, sandbox=True,
+          limits=None, cell_timeout=60.0, call_timeout=30.0):
+    """Run the whole flow for ``chapter``; returns a :class:`GradingRun`.
+
+    ``workers`` processes grade students in parallel (default: the machine's cores).
+    ``sandbox=False`` runs students' code without bubblewrap (only for trusted code).
+    """
+    from . import refcopy
+    from .sandbox import SandboxUnavailable, require_bwrap
+    from .similarity import similarity_flags
+    from .verdict import checks_module_name
+    from .worker import ClassPool
+
     start = time.monotonic()
+
+    def timing(what):
+        if os.environ.get("LSTM_GRADING_TIMES"):
+            echo(f"[{time.monotonic() - start:.1f} s] {what}")
+
     root = find_root(root)
     check_chapter(root, chapter)
     submitted = root / "submitted"
     if not submitted.is_dir() or submitted.is_symlink():
         raise CourseError(f"no submitted/ folder in {root}: collect the notebooks into "
                           f"submitted/<student id>/{chapter}/ first (see the 'For instructors' page)")
+    if sandbox:
+        try:
+            require_bwrap()
+        except SandboxUnavailable as exc:
+            raise CourseError(str(exc)) from None
+    else:
+        echo("WARNING: --no-sandbox: students' code runs WITHOUT the bubblewrap sandbox; it "
+             "can read solutions/ and change files the grader writes. Use it only for a class "
+             "whose code you trust.")
+    _secret_for(root)
     source_nbs = source_notebooks(root, chapter)
     echo(f"{chapter}: preparing the assignment (nbgrader generate_assignment)")
     prepare_assignment(root, chapter)
+    timing("prepared")
     full = max_score(root, chapter)
-    grades, logs = [], []
-    with tempfile.TemporaryDirectory(prefix="lstm-grading-") as stage:
+    targets = set()
+    for nb in source_nbs.values():
+        module = checks_module_name(nb)
+        if module:
+            targets.update(refcopy.exercised(module))
+    grades, logs = {}, []
+    with tempfile.TemporaryDirectory(prefix="lstm-grading-") as tmp:
+        stage = Path(tmp) / "stage"
+        stage.mkdir()
+        libdir = refcopy.build(Path(tmp) / "lib", sorted(targets))
+        _probe_sandbox(libdir, sandbox)
         records = intake(root, chapter, source_nbs, stage)
         if not records:
             echo(f"{chapter}: submitted/ holds no student folder")
+        todo = []
         for rec in records:
             g = StudentGrade(student=rec.student, status="not graded", max_score=full,
                              notes=list(rec.notes), review=list(rec.review))
+            grades[rec.student] = g
             if not rec.gradable:
                 g.reason = rec.reason
                 if rec.safe:
                     forget(root, chapter, rec.student)
             else:
                 g.notes += [f"{n}: scored 0 ({r})" for n, r in rec.zeroed.items()]
-                res = grade_student(root, chapter, rec.student, stage, timeout=timeout)
-                g.seconds = res.seconds
-                logs.append(f"===== {rec.student} ({res.seconds:.1f} s)\n{res.log}")
-                scores = read_scores(root, chapter, rec.student) if res.ok else None
-                if scores is None:
-                    g.reason = res.reason or "no grade was recorded"
-                    forget(root, chapter, rec.student)
+                todo.append(rec.student)
+        done = len(records) - len(todo)
+        total = len(records)
+        for g in grades.values():
+            if g.reason:
+                echo(f"  {g.student:24s} not graded  ({g.reason})")
+        pool = ClassPool(libdir, workers=workers, sandbox=sandbox, limits=limits,
+                         timeout=timeout, cell_timeout=cell_timeout, call_timeout=call_timeout)
+        with pool:
+            for student in todo:
+                pool.grade(student, stage, chapter, source_nbs)
+            for kind, student, payload, error in pool.results():
+                g = grades[student]
+                if kind == "feedback":
+                    timing(f"{student} feedback")
+                    if error:
+                        g.notes.append(f"no feedback: {error}")
+                    g.notes += scan_feedback(root, chapter, student, source_nbs)
+                    done += 1
+                    _echo_student(echo, g, done, total)
+                    continue
+                nb_results, notebooks = payload
+                timing(f"{student} graded in {sum(r.seconds for r in nb_results.values()):.1f} s")
+                if _record_student(root, chapter, stage, g, nb_results, notebooks, error, logs):
+                    pool.feedback(root, chapter, student)
                 else:
-                    g.status = "graded"
-                    g.score, g.max_score, g.auto_score, g.manual_pending = scores
-                    if not res.feedback:
-                        g.notes.append(f"no feedback: {res.reason}")
-                    g.notes += scan_feedback(root, chapter, rec.student, source_nbs)
-            echo(f"  {g.student:24s} {g.status:10s} {g.score:g}/{g.max_score:g}"
-                 + (f"  ({g.reason})" if g.reason else "")
-                 + (f"  [review: {len(g.review)} flagged line(s)]" if g.review else ""))
-            grades.append(g)
-    run = GradingRun(chapter, grades, root / GRADES_CSV,
+                    done += 1
+                    _echo_student(echo, g, done, total)
+        timing("all recorded")
+        flags = similarity_flags(root, chapter, stage, source_nbs, sorted(todo))
+        for student, lines in flags.items():
+            grades[student].similar = lines
+    ordered = [grades[r.student] for r in records]
+    run = GradingRun(chapter, ordered, root / GRADES_CSV,
                      root / f"grading_report.{chapter}.md", root / f"grading_report.{chapter}.log",
                      time.monotonic() - start)
-    write_csv(run.csv_path, chapter, grades)
+    write_csv(run.csv_path, chapter, ordered)
     write_report(run.report_path, run)
     run.log_path.write_text("\n".join(logs) + "\n", encoding="utf-8")
-    echo(f"{chapter}: {sum(g.status == 'graded' for g in grades)} of {len(grades)} graded in "
-         f"{run.seconds:.0f} s")
+    graded = sum(g.status == "graded" for g in ordered)
+    echo(f"{chapter}: {graded} of {len(ordered)} graded in {run.seconds:.0f} s")
     echo(f"  grades:   {run.csv_path}\n  report:   {run.report_path}\n  logs:     {run.log_path}"
          f"\n  autograded notebooks: {root / 'autograded'}/<student>/{chapter}/"
          f"\n  feedback: {root / 'feedback'}/<student>/{chapter}/")

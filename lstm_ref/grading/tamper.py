@@ -1,12 +1,11 @@
 """Flag submitted code that reaches for the grader instead of solving the exercise.
 
-Inside one Python kernel a student's cell can do anything a test cell can: rebind
-``checks``, patch a check function, swap a reference function's ``__code__`` back, or read
-files. nbgrader cannot prevent that; the sandbox of a later issue (a separate process per
-check, no shared interpreter) will. Until then this module is a tripwire: it reads, without
-running it, every code cell the student wrote or changed and lists the constructs that an
-exercise on recurrent networks never needs. A flagged student is still graded on the merits;
-the report and ``grades.csv`` say "review" with the line numbers, for a person to look at.
+The sandbox (:mod:`.sandbox`) makes such code harmless: the checks do not run where the
+student's code runs, and the course is not visible from there. What remains is intent,
+which a person may want to know about. This module reads, without running it, every code
+cell the student wrote or changed and lists the constructs that an exercise on recurrent
+networks never needs. A flagged student is graded on the merits; the report and
+``grades.csv`` say "review" with the line numbers, for a person to look at.
 
 The rules are deliberately narrow, so that ordinary numpy code is never flagged:
 

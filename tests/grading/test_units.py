@@ -172,3 +172,17 @@ def test_release_to_book_writes_student_notebooks_without_solutions(tmp_path):
         assert nb["metadata"]["mystnb"]["execution_mode"] == "off"
     again = release_to_book(root, quiet=True)
     assert all(status == "unchanged" for _, status in again)
+
+
+@pytest.mark.pipeline
+def test_a_sandbox_that_cannot_start_stops_the_run_with_a_reason(tmp_path, monkeypatch):
+    from lstm_ref.grading import sandbox
+
+    root = make_course(tmp_path / "course")
+    (root / "submitted" / "ann" / "ch01_rnn").mkdir(parents=True)
+    monkeypatch.setattr(sandbox, "bwrap_path", lambda: "/bin/false")
+    with pytest.raises(CourseError, match="sandbox does not start"):
+        grade("ch01_rnn", root=root, echo=lambda *a: None)
+    monkeypatch.setattr(sandbox, "bwrap_path", lambda: None)
+    with pytest.raises(CourseError, match="apt-get install bubblewrap"):
+        grade("ch01_rnn", root=root, echo=lambda *a: None)

@@ -1,0 +1,304 @@
+"""A sandbox per student: bubblewrap, an unprivileged uid, rlimits, a time limit.
+
+:class:`Sandbox` starts :mod:`lstm_ref.grading.runner` as::
+
+    bwrap --unshare-pid --unshare-net --unshare-ipc --unshare-uts --unshare-cgroup-try
+          --die-with-parent --new-session  (mounts below)
+          setpriv --reuid U --regid U --clear-groups --no-new-privs (no capabilities)
+          <venv>/bin/python -s -B /opt/grader/_lstm_runner.py
+
+What the student's code sees: ``/usr`` and the Python installation and virtual environment
+read-only, a sanitised copy of ``lstm_ref`` read-only (:mod:`.refcopy`), an empty ``/tmp``
+and home (tmpfs), ``/proc`` of its own pid namespace, no network. The course root (with
+``solutions/``, the gradebook, ``nbgrader_config.py``, other students' folders and the
+course secret) is not mounted. bwrap runs as root only to build the mounts; the runner runs
+as uid ``U`` (61000 + the worker's slot, so process limits of parallel workers do not mix)
+without capabilities. Before bwrap starts, the launcher (:func:`_limits`) sets rlimits that
+every process of the student inherits: address space, CPU seconds, file size, open files
+and processes. Every read from the sandbox has a deadline; at the end, or when a deadline
+passes, the whole process group is killed and, with it, the pid namespace.
+
+``sandbox=False`` runs the same runner without bubblewrap (same rlimits, empty environment,
+a temporary working directory): only for a class whose code is trusted.
+"""
+
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import wire
+
+UID_BASE = 61000
+
+
+@dataclass
+class Limits:
+    """Resource limits of one student's processes."""
+
+    memory_bytes: int = 3 << 30  # address space (RLIMIT_AS)
+    cpu_seconds: int = 300  # CPU time of the runner (RLIMIT_CPU)
+    processes: int = 32  # processes and threads of the sandbox's uid (RLIMIT_NPROC)
+    file_bytes: int = 16 << 20  # largest file it may write (RLIMIT_FSIZE)
+    open_files: int = 256  # RLIMIT_NOFILE
+    start_seconds: float = 60.0  # from start to the runner's "ready"
+    tmp_bytes: int = 64 << 20  # size of the sandbox's /tmp and home
+
+
+class SandboxLost(BaseException):
+    """The student's process is gone or did not answer in time; ``reason`` says which in
+    words. A ``BaseException``, so no check mistakes it for the student's own error."""
+
+    def __init__(self, reason, kind="other"):
+        super().__init__(reason)
+        self.reason = reason
+        self.kind = kind  # "timeout", "signal" (killed or crashed), "exit" or "other"
+
+
+class SandboxUnavailable(Exception):
+    """bubblewrap is missing or does not work on this machine."""
+
+
+def bwrap_path():
+    return shutil.which("bwrap")
+
+
+def require_bwrap():
+    if bwrap_path() is None:
+        raise SandboxUnavailable(
+            "bubblewrap (bwrap) is not installed: grading runs every student's code in a "
+            "bubblewrap sandbox. Install it with `apt-get install bubblewrap` (Debian/Ubuntu) "
+            "or `dnf install bubblewrap`, or pass --no-sandbox for a class whose code you trust.")
+    if os.geteuid() == 0 and shutil.which("setpriv") is None:
+        raise SandboxUnavailable(
+            "setpriv (from util-linux) is not installed: the sandbox uses it to drop to an "
+            "unprivileged user. Install it with `apt-get install util-linux`.")
+
+
+def _own_processes():
+    """How many processes the current user runs (RLIMIT_NPROC counts them all)."""
+    uid, n = os.getuid(), 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                n += os.stat(f"/proc/{entry}").st_uid == uid
+            except OSError:
+                pass
+    return n
+
+
+def _limits(limits, nproc=None):
+    """The launcher: runs in the child between fork and exec (before bwrap)."""
+    def apply():
+        os.setsid()
+        for res, value in ((resource.RLIMIT_AS, limits.memory_bytes),
+                           (resource.RLIMIT_CPU, limits.cpu_seconds),
+                           (resource.RLIMIT_FSIZE, limits.file_bytes),
+                           (resource.RLIMIT_NOFILE, limits.open_files),
+                           (resource.RLIMIT_CORE, 0)):
+            resource.setrlimit(res, (value, value))
+        if nproc is not None:  # counted per uid: root (bwrap) is exempt, the student is not
+            resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+    return apply
+
+
+def _python_home():
+    """The interpreter's installation and the venv: the folders to mount read-only."""
+    venv = Path(sys.prefix)
+    base = Path(sys.base_prefix)
+    return venv, base
+
+
+def _dirs_above(path):
+    """``--dir`` arguments (mode 0755) for every folder above ``path``."""
+    out = []
+    parts = Path(path).parts
+    for i in range(2, len(parts)):
+        out += ["--perms", "0755", "--dir", str(Path(*parts[:i]))]
+    return out
+
+
+def bwrap_command(libdir, uid, limits):
+    """The bwrap command line that runs the runner from ``libdir`` as ``uid``."""
+    venv, base = _python_home()
+    cmd = [bwrap_path(), "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+           "--unshare-cgroup-try", "--die-with-parent", "--new-session"]
+    if uid is not None:  # run by root: bwrap builds the mounts, setpriv drops to ``uid``
+        cmd += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    else:  # run by an ordinary user: a user namespace, no capabilities, none nested
+        cmd += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
+    cmd += ["--ro-bind", "/usr", "/usr", "--perms", "0755", "--dir", "/opt"]
+    for name in ("bin", "lib", "lib64", "sbin"):
+        p = Path("/") / name
+        if p.is_symlink():
+            cmd += ["--symlink", os.readlink(p), str(p)]
+        elif p.is_dir():
+            cmd += ["--ro-bind", str(p), str(p)]
+    for etc in ("/etc/ld.so.cache", "/etc/fonts", "/etc/localtime"):
+        if os.path.exists(etc):
+            cmd += ["--ro-bind", etc, etc]
+    if not str(base).startswith("/usr/"):  # the interpreter, where the venv expects it
+        cmd += _dirs_above(base) + ["--ro-bind", str(base.resolve()), str(base)]
+    if venv != base:  # the venv under a neutral name: no path of the course shows
+        cmd += ["--ro-bind", str(venv.resolve()), "/opt/venv"]
+    cmd += ["--perms", "0755", "--dir", "/home", "--ro-bind", str(libdir), "/opt/grader",
+            "--proc", "/proc", "--dev", "/dev",
+            "--size", str(limits.tmp_bytes), "--perms", "1777", "--tmpfs", "/tmp",
+            "--size", str(limits.tmp_bytes), "--perms", "1777", "--tmpfs", "/home/student",
+            "--chdir", "/home/student", "--clearenv"]
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/home/student", "PYTHONPATH": "/opt/grader",
+           "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp/matplotlib", "OMP_NUM_THREADS": "1",
+           "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0",
+           "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}
+    for k, v in env.items():
+        cmd += ["--setenv", k, v]
+    if uid is not None:
+        cmd += ["setpriv", "--reuid", str(uid), "--regid", str(uid), "--clear-groups",
+                "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all"]
+    cmd += [("/opt/venv/bin/python" if venv != base else str(base / "bin" / "python3")),
+            "-s", "-B", "/opt/grader/_lstm_runner.py"]
+    return cmd
+
+
+def _describe_exit(code):
+    """``(kind, words)`` for how the runner's process ended."""
+    if code is None:
+        return "other", "stopped responding"
+    if code < 0:
+        sig = -code
+    elif code > 128:
+        sig = code - 128
+    else:
+        return "exit", f"exited from the notebook (exit code {code})"
+    if sig == signal.SIGKILL:
+        return "signal", "killed (it ran out of memory or processes)"
+    if sig == signal.SIGXCPU:
+        return "signal", "killed: it used more CPU time than allowed"
+    if sig == signal.SIGXFSZ:
+        return "signal", "killed: it wrote a file larger than allowed"
+    name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+    return "signal", f"crashed with signal {name}"
+
+
+class Sandbox:
+    """One running runner; :meth:`request` sends a message and waits, with a deadline."""
+
+    def __init__(self, libdir, slot=0, limits=None, sandbox=True):
+        self.limits = limits or Limits()
+        self.libdir = Path(libdir)
+        self.sandboxed = sandbox
+        self._tmp = None
+        if sandbox:
+            require_bwrap()
+            if os.geteuid() == 0:  # the student gets a uid of its own
+                uid = UID_BASE + slot
+                nproc = self.limits.processes
+            else:  # the student runs as the instructor's uid, in a user namespace
+                uid = None
+                nproc = _own_processes() + self.limits.processes
+            cmd = bwrap_command(self.libdir, uid, self.limits)
+            cwd, env = "/", {"PATH": "/usr/bin:/bin"}
+        else:
+            nproc = None
+            self._tmp = tempfile.mkdtemp(prefix="lstm-unsandboxed-")
+            cmd = [sys.executable, "-s", "-B", str(self.libdir / "_lstm_runner.py")]
+            cwd = self._tmp
+            env = {"PATH": "/usr/bin:/bin", "HOME": self._tmp, "PYTHONPATH": str(self.libdir),
+                   "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                   "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
+                   "MPLCONFIGDIR": os.path.join(self._tmp, "mpl")}
+        self.started = time.monotonic()
+        # bwrap's own complaints (the runner points its stderr at /dev/null at once)
+        self._errlog = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self._errlog, cwd=cwd, env=env,
+                                     preexec_fn=_limits(self.limits, nproc), close_fds=True)
+        self._killed = False
+        self.reply(self.limits.start_seconds, "starting the notebook's Python")
+
+    @property
+    def alive(self):
+        return self.proc.poll() is None and not self._killed
+
+    def reply(self, timeout, what, grace=0.0):
+        try:
+            return wire.recv(self.proc.stdout.fileno(), time.monotonic() + timeout + grace)
+        except wire.WireTimeout:
+            self.kill()
+            raise SandboxLost(f"{what}: timed out after {timeout:g} s", "timeout") from None
+        except wire.WireError:
+            kind, reason = self._gone()
+            raise SandboxLost(f"{what}: {reason}", kind) from None
+
+    def request(self, msg, timeout, what, grace=0.0):
+        """Send ``msg``; the reply must come within ``timeout`` (+ ``grace``) seconds."""
+        if not self.alive:
+            kind, reason = self._gone()
+            raise SandboxLost(f"{what}: {reason}", kind)
+        try:
+            wire.send(self.proc.stdin.fileno(), msg)
+        except (OSError, wire.WireError):
+            kind, reason = self._gone()
+            raise SandboxLost(f"{what}: {reason}", kind) from None
+        return self.reply(timeout, what, grace)
+
+    def _gone(self):
+        try:
+            code = self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            code = None
+        self.kill()
+        kind, reason = _describe_exit(code)
+        try:
+            self._errlog.seek(0)
+            said = self._errlog.read(300).decode("utf-8", "replace").strip()
+        except (OSError, ValueError):
+            said = ""
+        if said and time.monotonic() - self.started < self.limits.start_seconds:
+            reason += f" ({said.splitlines()[0][:200]})"
+        return kind, reason
+
+    def kill(self):
+        """Kill every process of the student (the group; the pid namespace goes with it)."""
+        if not self._killed:
+            self._killed = True
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+            for f in (self.proc.stdin, self.proc.stdout):
+                try:
+                    f.close()
+                except OSError:
+                    pass
+        try:
+            self._errlog.close()
+        except (OSError, AttributeError):
+            pass
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    def stop(self):
+        if self.alive:
+            try:
+                self.request({"op": "stop"}, 2, "stopping")
+            except SandboxLost:
+                pass
+        self.kill()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.kill()
