@@ -38,6 +38,20 @@ c.CourseDirectory.assignment_id = ""
 # Stubs raise NotImplementedError (nbgrader's default code stub, spelled out).
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+# A released notebook links to the published book's pages, not to `forward.md` (a file the
+# student does not have): nbgrader's own list, with lstm_ref's link rewrite before the last
+# checksums. html.baseurl of _config.yml says where the book is published.
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)  # so nbgrader can import lstm_ref without PYTHONPATH
+from nbgrader.converters import GenerateAssignment as _GenerateAssignment  # noqa: E402
+
+from lstm_ref.site.links import book_baseurl as _book_baseurl  # noqa: E402
+
+_release = list(_GenerateAssignment.class_traits()["preprocessors"].default())
+c.GenerateAssignment.preprocessors = (
+    _release[:-2] + ["lstm_ref.grading.release_links.PublishedPageLinks"] + _release[-2:]
+)
+c.PublishedPageLinks.baseurl = _book_baseurl(ROOT) or ""
 
 # --- autograding --------------------------------------------------------------------------
 # `make grade` runs no kernel (lstm_ref.grading.sandbox and .verdict); these settings apply
@@ -64,8 +78,6 @@ c.LimitOutput.max_traceback = 200
 # The feedback page must not show the hidden tests: lstm_ref's StripHiddenTests cuts the
 # hidden regions out of the test cells and reduces their tracebacks (which quote the source
 # lines around the failing one) to the error's message. `make grade` also scans every page.
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)  # so nbgrader can import lstm_ref without PYTHONPATH
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",

@@ -68,3 +68,27 @@ def test_the_book_notebooks_hold_no_md_link():
             assert not url.endswith(".md") and ".md#" not in url, (path.name, text, url)
             if url.startswith(base) and site.is_dir():
                 assert (site / url[len(base):].split("#")[0]).is_file(), (path.name, url)
+
+
+def test_an_nbgrader_release_links_to_the_published_pages(tmp_path):
+    """`nbgrader generate_assignment`, run as an instructor would from a course root, writes
+    student notebooks whose page links are the published book's (nbgrader_config.py adds
+    lstm_ref.grading.release_links.PublishedPageLinks to its preprocessors)."""
+    import shutil
+    import subprocess
+    import sys
+
+    chapter = "ch01_rnn"
+    shutil.copytree(ROOT / "solutions" / chapter, tmp_path / "solutions" / chapter)
+    for name in ("nbgrader_config.py", "_config.yml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    bindir = Path(sys.executable).parent
+    env = {"PATH": f"{bindir}:/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)}
+    run = subprocess.run([str(bindir / "nbgrader"), "generate_assignment", chapter],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    assert run.returncode == 0, run.stderr[-2000:]
+    (released,) = (tmp_path / "release" / chapter).glob("*.ipynb")
+    links = [u for _, u in page_links(json.loads(released.read_text("utf-8")))]
+    base = book_baseurl(ROOT)
+    assert [u for u in links if u.startswith(base)], "the release links to no reading page"
+    assert not [u for u in links if u.endswith(".md") or ".md#" in u], links
