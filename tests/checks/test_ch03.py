@@ -1,12 +1,12 @@
 """The chapter 3 checks: the notebook's solutions pass them, typical mistakes fail the right
 ones with a useful message that holds no expected number, and nothing goes to stderr."""
 
-import json
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from checks_helpers import failing, notebook_solutions, outcomes
 
 torch = pytest.importorskip("torch")
 
@@ -18,17 +18,7 @@ from lstm_ref.numpy import lstm as ref  # noqa: E402
 NOTEBOOK = Path(__file__).resolve().parents[2] / "solutions" / "ch03_lstm" / "lstm_exercises.ipynb"
 
 
-def _solutions():
-    """The notebook's solution functions, executed from its solution cells."""
-    nb = json.loads(NOTEBOOK.read_text("utf-8"))
-    ns = {"np": np}
-    for cell in nb["cells"]:
-        if cell["cell_type"] == "code" and cell["metadata"].get("nbgrader", {}).get("solution"):
-            exec("".join(cell["source"]), ns)
-    return ns
-
-
-SOL = _solutions()
+SOL = notebook_solutions(NOTEBOOK, {"np": np})
 
 
 def _all_checks(fns):
@@ -56,18 +46,7 @@ def _all_checks(fns):
     for p in checks.PARAMS:
         calls[f"p_{p}"] = lambda p=p: checks.params_from_torch_values(
             f["lstm_params_from_torch"], p)
-    out = {}
-    for label, call in calls.items():
-        try:
-            call()
-            out[label] = None
-        except CheckFailed as exc:
-            out[label] = str(exc)
-    return out
-
-
-def _failing(results):
-    return {k for k, v in results.items() if v is not None}
+    return outcomes(calls)
 
 
 def _assert_no_numbers_leak(message, expected):
@@ -78,7 +57,7 @@ def _assert_no_numbers_leak(message, expected):
 
 def test_solutions_pass_every_check(capfd):
     results = _all_checks(SOL)
-    assert _failing(results) == set(), results
+    assert failing(results) == set(), results
     out, err = capfd.readouterr()
     assert err == ""
     assert out.count("OK:") == len(results)
@@ -99,7 +78,7 @@ def test_stubs_fail_everything():
     names = ["lstm_step_forward", "lstm_step_backward", "lstm_forward", "lstm_backward",
              "lstm_params_from_torch", "init_forget_bias"]
     results = _all_checks({n: stub for n in names})
-    assert _failing(results) == set(results)
+    assert failing(results) == set(results)
     assert all("not implemented" in m for m in results.values())
 
 
@@ -171,7 +150,7 @@ def test_missing_f_in_step_backward_fails_only_dc_prev():
     fns = dict(SOL)
     fns["lstm_step_backward"] = wrong
     results = _all_checks(fns)
-    assert {k for k in _failing(results) if k.startswith("step_")} == {"step_dc_prev"}
+    assert {k for k in failing(results) if k.startswith("step_")} == {"step_dc_prev"}
 
 
 def test_bias_not_summed_fails_b_and_forward():
@@ -283,8 +262,8 @@ def test_a_buggy_forward_costs_no_backward_point():
     fns["lstm_step_forward"] = lambda x, h, c, Wx, Wh, b: good(x, h, c, Wx, Wh, 0 * b)
     fns["lstm_forward"] = lambda *a: (_ for _ in ()).throw(ValueError("broken"))
     results = _all_checks(fns)
-    assert {"step_h", "step_c", "fwd_shape", "fwd_h", "fwd_c"} <= _failing(results)
-    assert not {k for k in _failing(results) if k.startswith(("step_d", "seq_", "dc_last"))}
+    assert {"step_h", "step_c", "fwd_shape", "fwd_h", "fwd_c"} <= failing(results)
+    assert not {k for k in failing(results) if k.startswith(("step_d", "seq_", "dc_last"))}
 
 
 # --- the catalogue: each typical mistake gets the hint that names it -----------------------

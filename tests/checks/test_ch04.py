@@ -3,14 +3,13 @@ implementations fails the right checks with the hint that names the mistake (and
 number); a correct backward earns its points whatever the forward does; nothing goes to
 stderr."""
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from checks_helpers import failing, notebook_solutions, outcomes, run_test_cells
 
 from lstm_ref.checks import ch04 as checks
-from lstm_ref.checks._common import CheckFailed
 from lstm_ref.numpy import gru as ref_gru
 from lstm_ref.numpy import variants as ref_variants
 
@@ -20,16 +19,8 @@ FUNCTIONS = ("gru_step_forward", "gru_step_backward", "gru_step_forward_reset_be
              "peephole_lstm_step_forward")
 
 
-def _solutions():
-    nb = json.loads(NOTEBOOK.read_text("utf-8"))
-    ns = {"np": np}
-    for cell in nb["cells"]:
-        if cell["cell_type"] == "code" and cell["metadata"].get("nbgrader", {}).get("solution"):
-            exec("".join(cell["source"]), ns)
-    return {k: ns[k] for k in FUNCTIONS}
-
-
-SOL = _solutions()
+_NS = notebook_solutions(NOTEBOOK, {"np": np})
+SOL = {k: _NS[k] for k in FUNCTIONS}
 
 
 def _all_checks(f, **kw):
@@ -43,18 +34,7 @@ def _all_checks(f, **kw):
     }
     for g in checks.GRU_GRADS:
         calls[g] = lambda g=g: checks.gru_step_backward_grad(f["gru_step_backward"], g, **kw)
-    out = {}
-    for label, call in calls.items():
-        try:
-            call()
-            out[label] = None
-        except CheckFailed as exc:
-            out[label] = str(exc)
-    return out
-
-
-def _failing(results):
-    return {k for k, v in results.items() if v is not None}
+    return outcomes(calls)
 
 
 def _with(**replaced):
@@ -65,7 +45,7 @@ def _with(**replaced):
 
 def test_solutions_pass_every_check(capfd):
     results = _all_checks(SOL)
-    assert _failing(results) == set(), results
+    assert failing(results) == set(), results
     out, err = capfd.readouterr()
     assert err == ""
     assert out.count("OK:") == len(results)
@@ -74,19 +54,12 @@ def test_solutions_pass_every_check(capfd):
 @pytest.mark.parametrize("shape", [dict(seed=91, N=1, D=3, H=1), dict(seed=92, N=4, D=2, H=6),
                                    dict(seed=93, N=2, D=5, H=3)])
 def test_hidden_shapes_pass(shape):
-    assert _failing(_all_checks(SOL, **shape)) == set()
+    assert failing(_all_checks(SOL, **shape)) == set()
 
 
 def test_hidden_calls_in_the_notebook_pass():
     """Every check call of the notebook's test cells (hidden ones included) passes."""
-    nb = json.loads(NOTEBOOK.read_text("utf-8"))
-    ns = {"np": np, "checks": checks, **SOL}
-    n = 0
-    for cell in nb["cells"]:
-        if cell["metadata"].get("nbgrader", {}).get("grade") and cell["cell_type"] == "code":
-            exec("".join(cell["source"]), ns)
-            n += 1
-    assert n == 12
+    assert run_test_cells(NOTEBOOK, {"np": np, "checks": checks, **SOL}) == 12
 
 
 def test_stubs_fail_everything():
@@ -94,7 +67,7 @@ def test_stubs_fail_everything():
         raise NotImplementedError()
 
     results = _all_checks({k: stub for k in FUNCTIONS})
-    assert _failing(results) == set(results)
+    assert failing(results) == set(results)
     assert all("not implemented" in m for m in results.values())
 
 
@@ -167,7 +140,7 @@ def test_forward_catalogue(mistake):
     assert results["fwd_shape"] is None
     assert results["fwd_values"] and FORWARD_CATALOGUE[mistake] in results["fwd_values"]
     # the backward's checks use the reference cache: a wrong forward costs no backward point
-    assert not _failing(results) & set(checks.GRU_GRADS)
+    assert not failing(results) & set(checks.GRU_GRADS)
     inputs, _ = checks._gru_inputs(0, 3, 5, 4)
     _assert_no_numbers_leak(results["fwd_values"], ref_gru.gru_step_forward(*inputs)[0])
 
@@ -177,8 +150,8 @@ def test_correct_backward_with_broken_forward_earns_backward_points():
         raise ValueError("my forward is broken")
 
     results = _all_checks(_with(gru_step_forward=broken_forward))
-    assert {"fwd_shape", "fwd_values", "fwd_cache"} <= _failing(results)
-    assert not _failing(results) & set(checks.GRU_GRADS)
+    assert {"fwd_shape", "fwd_values", "fwd_cache"} <= failing(results)
+    assert not failing(results) & set(checks.GRU_GRADS)
 
 
 def test_cache_in_another_order_fails_only_the_cache_check():
@@ -188,7 +161,7 @@ def test_cache_in_another_order_fails_only_the_cache_check():
         return h, (x, h_prev, Wx, Wh, bx, bh, z, r, n, hn)
 
     results = _all_checks(_with(gru_step_forward=reordered))
-    assert _failing(results) == {"fwd_cache"}
+    assert failing(results) == {"fwd_cache"}
     assert "item 6" in results["fwd_cache"] and "r" in results["fwd_cache"]
 
 
@@ -233,8 +206,8 @@ def test_backward_catalogue(mistake):
     must_fail, words = BACKWARD_CATALOGUE[mistake]
     wrong = lambda dh, cache: _gru_bwd(dh, cache, **{mistake: True})  # noqa: E731
     results = _all_checks(_with(gru_step_backward=wrong))
-    failing = _failing(results) & set(checks.GRU_GRADS)
-    assert failing == must_fail, results
+    failed = failing(results) & set(checks.GRU_GRADS)
+    assert failed == must_fail, results
     for g in must_fail:
         assert words in results[g], (g, results[g])
 
@@ -289,7 +262,7 @@ def _peep(x, h_prev, c_prev, Wx, Wh, b, p, *, o_prev=False, swap_if=False, none=
 def test_peephole_catalogue(mistake, fails, words):
     wrong = lambda *a: _peep(*a, **{mistake: True})  # noqa: E731
     results = _all_checks(_with(peephole_lstm_step_forward=wrong))
-    assert {k for k in _failing(results) if k.startswith("peep")} == fails
+    assert {k for k in failing(results) if k.startswith("peep")} == fails
     for k in fails:
         assert words in results[k]
 

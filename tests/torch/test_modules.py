@@ -5,31 +5,14 @@ import itertools
 
 import pytest
 import torch
+from torch_helpers import GRAD_TOL, TOL, assert_close, pair_modules
 
 import lstm_ref.torch as ours
 
-TOL = {torch.float64: 1e-12, torch.float32: 1e-5}
-# grads in float32 accumulate over steps and layers: a little more room
-GRAD_TOL = {torch.float64: 1e-11, torch.float32: 5e-5}
 L, N, D, H = 5, 3, 4, 6
 
 PAIRS = {"LSTM": (torch.nn.LSTM, ours.LSTM), "RNN": (torch.nn.RNN, ours.RNN)}
 CELLS = {"LSTMCell": (torch.nn.LSTMCell, ours.LSTMCell), "RNNCell": (torch.nn.RNNCell, ours.RNNCell)}
-
-
-def _pair(ref_cls, our_cls, *args, dtype=torch.float64, **kw):
-    torch.manual_seed(0)
-    ref = ref_cls(*args, **kw).to(dtype)
-    mine = our_cls(*args, **kw).to(dtype)
-    mine.load_state_dict(ref.state_dict())
-    return ref, mine
-
-
-def _close(a, b, tol, what):
-    assert a.shape == b.shape, f"{what}: shape {tuple(a.shape)} != {tuple(b.shape)}"
-    assert a.dtype == b.dtype, what
-    err = (a - b).abs().max().item() if a.numel() else 0.0
-    assert err <= tol, f"{what}: max abs difference {err:.3g} > {tol}"
 
 
 def _states(out):
@@ -51,7 +34,7 @@ CONFIGS = list(
     ids=[f"{k}-l{n}-bf{int(b)}-bi{int(d)}-{str(t)[6:]}" for k, n, b, d, t in CONFIGS],
 )
 def test_module_matches_torch(kind, num_layers, batch_first, bidirectional, dtype):
-    ref, mine = _pair(
+    ref, mine = pair_modules(
         *PAIRS[kind], D, H, num_layers=num_layers, batch_first=batch_first,
         bidirectional=bidirectional, dtype=dtype,
     )
@@ -82,30 +65,30 @@ def test_module_matches_torch(kind, num_layers, batch_first, bidirectional, dtyp
     (ref_outs, ref_grads), (my_outs, my_grads) = results
     names = ["output", "h_n", "c_n"]
     for name, a, b in zip(names, my_outs, ref_outs):
-        _close(a, b, TOL[dtype], name)
+        assert_close(a, b, TOL[dtype], name)
     assert my_outs[0].shape == (shape[:2] + ((2 if bidirectional else 1) * H,))
     param_names = [n for n, _ in ref.named_parameters()]
     assert [n for n, _ in mine.named_parameters()] == param_names
     grad_names = ["x", "h0", "c0"][: len(my_grads) - len(param_names)] + param_names
     for name, a, b in zip(grad_names, my_grads, ref_grads):
-        _close(a, b, GRAD_TOL[dtype], f"grad of {name}")
+        assert_close(a, b, GRAD_TOL[dtype], f"grad of {name}")
 
 
 @pytest.mark.parametrize("kind", ["LSTM", "RNN"])
 def test_default_state_and_unbatched_input(kind):
-    ref, mine = _pair(*PAIRS[kind], D, H, num_layers=2, bidirectional=True)
+    ref, mine = pair_modules(*PAIRS[kind], D, H, num_layers=2, bidirectional=True)
     mine.flatten_parameters()  # a no-op, so code written for torch.nn runs unchanged
     x = torch.randn(L, D, dtype=torch.float64)  # unbatched (L, D)
     for a, b in zip(_states(mine(x)), _states(ref(x))):
-        _close(a, b, 1e-12, "unbatched")
+        assert_close(a, b, 1e-12, "unbatched")
     xb = torch.randn(L, N, D, dtype=torch.float64)  # hx omitted: zeros
     for a, b in zip(_states(mine(xb)), _states(ref(xb))):
-        _close(a, b, 1e-12, "no hx")
+        assert_close(a, b, 1e-12, "no hx")
 
 
 @pytest.mark.parametrize("kind", ["LSTM", "RNN"])
 def test_batch_first_does_not_apply_to_final_states(kind):
-    _, mine = _pair(*PAIRS[kind], D, H, num_layers=2, batch_first=True)
+    _, mine = pair_modules(*PAIRS[kind], D, H, num_layers=2, batch_first=True)
     out = _states(mine(torch.randn(N, L, D, dtype=torch.float64)))
     assert out[0].shape == (N, L, H)
     for s in out[1:]:
@@ -116,7 +99,7 @@ def test_batch_first_does_not_apply_to_final_states(kind):
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("bias", [True, False])
 def test_cell_matches_torch(kind, dtype, bias):
-    ref, mine = _pair(*CELLS[kind], D, H, bias=bias, dtype=dtype)
+    ref, mine = pair_modules(*CELLS[kind], D, H, bias=bias, dtype=dtype)
     x = torch.randn(N, D, dtype=dtype)
     hx = (torch.randn(N, H, dtype=dtype), torch.randn(N, H, dtype=dtype))
     hx = hx if kind == "LSTMCell" else hx[0]
@@ -128,13 +111,13 @@ def test_cell_matches_torch(kind, dtype, bias):
         sum((o * (k + 1)).sum() for k, o in enumerate(out)).backward()
         outs.append((out, [xg.grad] + [p.grad for p in module.parameters()]))
     for a, b in zip(outs[0][0] + tuple(outs[0][1]), outs[1][0] + tuple(outs[1][1])):
-        _close(b, a, GRAD_TOL[dtype], kind)
+        assert_close(b, a, GRAD_TOL[dtype], kind)
     # unbatched and without a state
     a, b = mine(x[0]), ref(x[0])
     a, b = (a if isinstance(a, tuple) else (a,)), (b if isinstance(b, tuple) else (b,))
     assert len(a) == len(b) and a[0].shape == (H,)
     for p, q in zip(a, b):
-        _close(p.detach(), q.detach(), TOL[dtype], "unbatched cell")
+        assert_close(p.detach(), q.detach(), TOL[dtype], "unbatched cell")
 
 
 @pytest.mark.parametrize("kind", ["LSTM", "RNN", "LSTMCell", "RNNCell"])
@@ -160,11 +143,11 @@ def test_state_dict_both_ways_and_same_default_init(kind):
 
 
 def test_dropout_between_layers_only_in_training():
-    ref, mine = _pair(torch.nn.LSTM, ours.LSTM, D, H, num_layers=2, dropout=0.5)
+    ref, mine = pair_modules(torch.nn.LSTM, ours.LSTM, D, H, num_layers=2, dropout=0.5)
     x = torch.randn(L, N, D, dtype=torch.float64)
     mine.eval()
     ref.eval()
-    _close(mine(x)[0], ref(x)[0], 1e-12, "eval mode ignores dropout")
+    assert_close(mine(x)[0], ref(x)[0], 1e-12, "eval mode ignores dropout")
     mine.train()
     torch.manual_seed(0)
     a = mine(x)[0]
@@ -176,14 +159,14 @@ def test_dropout_between_layers_only_in_training():
 
 
 def test_bias_false_and_relu():
-    ref, mine = _pair(torch.nn.RNN, ours.RNN, D, H, num_layers=2, nonlinearity="relu", bias=False)
+    ref, mine = pair_modules(torch.nn.RNN, ours.RNN, D, H, num_layers=2, nonlinearity="relu", bias=False)
     assert "bias_ih_l0" not in dict(mine.named_parameters())
     x = torch.randn(L, N, D, dtype=torch.float64)
     for a, b in zip(_states(mine(x)), _states(ref(x))):
-        _close(a, b, 1e-12, "relu, no bias")
-    ref, mine = _pair(torch.nn.LSTM, ours.LSTM, D, H, bias=False)
+        assert_close(a, b, 1e-12, "relu, no bias")
+    ref, mine = pair_modules(torch.nn.LSTM, ours.LSTM, D, H, bias=False)
     for a, b in zip(_states(mine(x)), _states(ref(x))):
-        _close(a, b, 1e-12, "LSTM without bias")
+        assert_close(a, b, 1e-12, "LSTM without bias")
 
 
 def test_no_torch_recurrent_kernel_is_called(monkeypatch):
@@ -233,27 +216,27 @@ def test_functional_forms_match_modules():
     h0, c0 = torch.zeros(N, H, dtype=torch.float64), torch.zeros(N, H, dtype=torch.float64)
     out, (h, c) = ours.lstm_layer(x, h0, c0, *lstm.all_weights[0])
     ref_out, (h_n, c_n) = lstm(x)
-    _close(out, ref_out, 1e-14, "lstm_layer")
+    assert_close(out, ref_out, 1e-14, "lstm_layer")
     h1, c1 = ours.lstm_cell(x[0], h0, c0, *lstm.all_weights[0])
-    _close(h1, ref_out[0], 1e-14, "lstm_cell")
+    assert_close(h1, ref_out[0], 1e-14, "lstm_cell")
     rnn = ours.RNN(D, H).double()
     out, h = ours.rnn_layer(x, h0, *rnn.all_weights[0], reverse=True)
     ref = rnn(x.flip(0))[0].flip(0)
-    _close(out, ref, 1e-14, "rnn_layer reverse")
-    _close(ours.rnn_cell(x[-1], h0, *rnn.all_weights[0]), out[-1], 1e-14, "rnn_cell")
+    assert_close(out, ref, 1e-14, "rnn_layer reverse")
+    assert_close(ours.rnn_cell(x[-1], h0, *rnn.all_weights[0]), out[-1], 1e-14, "rnn_cell")
 
 
 @pytest.mark.parametrize("kind", ["LSTM", "RNN"])
 def test_recurrent_weight_gradient_edge_cases(kind):
     """w_hh's one-product gradient: backward twice, frozen other weights, no grad."""
-    ref, mine = _pair(*PAIRS[kind], D, H, num_layers=2, bidirectional=True)
+    ref, mine = pair_modules(*PAIRS[kind], D, H, num_layers=2, bidirectional=True)
     x = torch.randn(L, N, D, dtype=torch.float64)
     for module in (ref, mine):
         out = module(x)[0]
         out.sum().backward(retain_graph=True)
         (2 * out).sum().backward()  # gradients accumulate: 3x the first
     for (name, p), q in zip(ref.named_parameters(), mine.parameters()):
-        _close(q.grad, p.grad, 1e-11, f"grad of {name} after two backward passes")
+        assert_close(q.grad, p.grad, 1e-11, f"grad of {name} after two backward passes")
     for module in (ref, mine):
         module.zero_grad()
         for name, p in module.named_parameters():
@@ -262,9 +245,9 @@ def test_recurrent_weight_gradient_edge_cases(kind):
     for (name, p), q in zip(ref.named_parameters(), mine.parameters()):
         assert (p.grad is None) == (q.grad is None), name
         if p.grad is not None:
-            _close(q.grad, p.grad, 1e-11, f"grad of {name} with the others frozen")
+            assert_close(q.grad, p.grad, 1e-11, f"grad of {name} with the others frozen")
     with torch.no_grad():
-        _close(mine(x)[0], ref(x)[0], 1e-12, "no grad")
+        assert_close(mine(x)[0], ref(x)[0], 1e-12, "no grad")
 
 
 def test_second_order_gradient_refused():

@@ -6,29 +6,13 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from torch_helpers import GRAD_TOL, TOL, assert_close, pair_modules
 
 import lstm_ref.torch as ours
 from lstm_ref.convert import gru_params_from_torch, gru_params_to_torch
 from lstm_ref.numpy import gru_backward, gru_forward
 
-TOL = {torch.float64: 1e-12, torch.float32: 1e-5}
-GRAD_TOL = {torch.float64: 1e-11, torch.float32: 5e-5}
 L, N, D, H = 5, 3, 4, 6
-
-
-def _pair(ref_cls, our_cls, *args, dtype=torch.float64, **kw):
-    torch.manual_seed(0)
-    ref = ref_cls(*args, **kw).to(dtype)
-    mine = our_cls(*args, **kw).to(dtype)
-    mine.load_state_dict(ref.state_dict())
-    return ref, mine
-
-
-def _close(a, b, tol, what):
-    assert a.shape == b.shape, f"{what}: shape {tuple(a.shape)} != {tuple(b.shape)}"
-    assert a.dtype == b.dtype, what
-    err = (a - b).abs().max().item() if a.numel() else 0.0
-    assert err <= tol, f"{what}: max abs difference {err:.3g} > {tol}"
 
 
 CONFIGS = list(itertools.product([1, 2], [False, True], [False, True], [torch.float64, torch.float32]))
@@ -40,7 +24,7 @@ CONFIGS = list(itertools.product([1, 2], [False, True], [False, True], [torch.fl
     ids=[f"l{n}-bf{int(b)}-bi{int(d)}-{str(t)[6:]}" for n, b, d, t in CONFIGS],
 )
 def test_gru_matches_torch(num_layers, batch_first, bidirectional, dtype):
-    ref, mine = _pair(torch.nn.GRU, ours.GRU, D, H, num_layers=num_layers,
+    ref, mine = pair_modules(torch.nn.GRU, ours.GRU, D, H, num_layers=num_layers,
                       batch_first=batch_first, bidirectional=bidirectional, dtype=dtype)
     gen = torch.Generator().manual_seed(1)
     shape = (N, L, D) if batch_first else (L, N, D)
@@ -57,18 +41,18 @@ def test_gru_matches_torch(num_layers, batch_first, bidirectional, dtype):
         results.append(((out, h_n), [xg.grad, hg.grad] + [p.grad for p in module.parameters()]))
     (ref_outs, ref_grads), (my_outs, my_grads) = results
     for name, a, b in zip(["output", "h_n"], my_outs, ref_outs):
-        _close(a, b, TOL[dtype], name)
+        assert_close(a, b, TOL[dtype], name)
     assert my_outs[0].shape == shape[:2] + ((2 if bidirectional else 1) * H,)
     names = [n for n, _ in ref.named_parameters()]
     assert [n for n, _ in mine.named_parameters()] == names
     for name, a, b in zip(["x", "h0"] + names, my_grads, ref_grads):
-        _close(a, b, GRAD_TOL[dtype], f"grad of {name}")
+        assert_close(a, b, GRAD_TOL[dtype], f"grad of {name}")
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("bias", [True, False])
 def test_cell_matches_torch(dtype, bias):
-    ref, mine = _pair(torch.nn.GRUCell, ours.GRUCell, D, H, bias=bias, dtype=dtype)
+    ref, mine = pair_modules(torch.nn.GRUCell, ours.GRUCell, D, H, bias=bias, dtype=dtype)
     x = torch.randn(N, D, dtype=dtype)
     h = torch.randn(N, H, dtype=dtype)
     outs = []
@@ -78,10 +62,10 @@ def test_cell_matches_torch(dtype, bias):
         (out * torch.arange(out.numel(), dtype=dtype).view_as(out)).sum().backward()
         outs.append([out, xg.grad, hg.grad] + [p.grad for p in module.parameters()])
     for k, (a, b) in enumerate(zip(outs[1], outs[0])):
-        _close(a, b, TOL[dtype] if k == 0 else GRAD_TOL[dtype], f"cell output/grad {k}")
+        assert_close(a, b, TOL[dtype] if k == 0 else GRAD_TOL[dtype], f"cell output/grad {k}")
     a, b = mine(x[0]), ref(x[0])  # unbatched, no state
     assert a.shape == (H,)
-    _close(a.detach(), b.detach(), TOL[dtype], "unbatched cell")
+    assert_close(a.detach(), b.detach(), TOL[dtype], "unbatched cell")
 
 
 @pytest.mark.parametrize("kind", ["GRU", "GRUCell"])
@@ -102,16 +86,16 @@ def test_state_dict_both_ways_and_same_default_init(kind):
 
 
 def test_unbatched_default_state_bias_false_and_dropout():
-    ref, mine = _pair(torch.nn.GRU, ours.GRU, D, H, num_layers=2, bidirectional=True, bias=False)
+    ref, mine = pair_modules(torch.nn.GRU, ours.GRU, D, H, num_layers=2, bidirectional=True, bias=False)
     assert "bias_ih_l0" not in dict(mine.named_parameters())
     x = torch.randn(L, D, dtype=torch.float64)  # unbatched, no h0
     for a, b in zip(mine(x), ref(x)):
-        _close(a, b, 1e-12, "unbatched without bias")
-    ref, mine = _pair(torch.nn.GRU, ours.GRU, D, H, num_layers=2, dropout=0.5)
+        assert_close(a, b, 1e-12, "unbatched without bias")
+    ref, mine = pair_modules(torch.nn.GRU, ours.GRU, D, H, num_layers=2, dropout=0.5)
     x = torch.randn(L, N, D, dtype=torch.float64)
     mine.eval()
     ref.eval()
-    _close(mine(x)[0], ref(x)[0], 1e-12, "eval mode ignores dropout")
+    assert_close(mine(x)[0], ref(x)[0], 1e-12, "eval mode ignores dropout")
     mine.train()
     torch.manual_seed(0)
     a = mine(x)[0]
@@ -120,7 +104,7 @@ def test_unbatched_default_state_bias_false_and_dropout():
 
 
 def test_bidirectional_h_n_is_output_at_step_0_for_the_backward_direction():
-    _, mine = _pair(torch.nn.GRU, ours.GRU, D, H, bidirectional=True)
+    _, mine = pair_modules(torch.nn.GRU, ours.GRU, D, H, bidirectional=True)
     out, h_n = mine(torch.randn(L, N, D, dtype=torch.float64))
     assert torch.equal(h_n[0], out[-1, :, :H])  # forward direction: last step
     assert torch.equal(h_n[1], out[0, :, H:])  # backward direction: step 0
@@ -141,14 +125,14 @@ def test_no_torch_recurrent_kernel_is_called(monkeypatch):
 
 
 def test_recurrent_weight_gradient_edge_cases():
-    ref, mine = _pair(torch.nn.GRU, ours.GRU, D, H, num_layers=2, bidirectional=True)
+    ref, mine = pair_modules(torch.nn.GRU, ours.GRU, D, H, num_layers=2, bidirectional=True)
     x = torch.randn(L, N, D, dtype=torch.float64)
     for module in (ref, mine):
         out = module(x)[0]
         out.sum().backward(retain_graph=True)
         (2 * out).sum().backward()
     for (name, p), q in zip(ref.named_parameters(), mine.parameters()):
-        _close(q.grad, p.grad, 1e-11, f"grad of {name} after two backward passes")
+        assert_close(q.grad, p.grad, 1e-11, f"grad of {name} after two backward passes")
     for module in (ref, mine):
         module.zero_grad()
         for name, p in module.named_parameters():
@@ -157,7 +141,7 @@ def test_recurrent_weight_gradient_edge_cases():
     for (name, p), q in zip(ref.named_parameters(), mine.parameters()):
         assert (p.grad is None) == (q.grad is None), name
         if p.grad is not None:
-            _close(q.grad, p.grad, 1e-11, f"grad of {name} with the others frozen")
+            assert_close(q.grad, p.grad, 1e-11, f"grad of {name} with the others frozen")
 
 
 def test_argument_errors():
@@ -178,8 +162,8 @@ def test_functional_forms_match_modules():
     x = torch.randn(L, N, D, dtype=torch.float64)
     h0 = torch.zeros(N, H, dtype=torch.float64)
     out, h = ours.gru_layer(x, h0, *gru.all_weights[0], reverse=True)
-    _close(out, gru(x.flip(0))[0].flip(0), 1e-14, "gru_layer reverse")
-    _close(ours.gru_cell(x[-1], h0, *gru.all_weights[0]), out[-1], 1e-14, "gru_cell")
+    assert_close(out, gru(x.flip(0))[0].flip(0), 1e-14, "gru_layer reverse")
+    assert_close(ours.gru_cell(x[-1], h0, *gru.all_weights[0]), out[-1], 1e-14, "gru_cell")
 
 
 # --- numpy <-> torch -----------------------------------------------------------------------
