@@ -104,7 +104,7 @@ def _lstm_bwd_kernel(DH_next, D_out, DC, G, C_prev, C, DA, DC_prev, n_elements, 
 @triton.jit
 def _lstm_step_fwd_kernel(Hp, W, XW, C_prev, H_out, C_out, G_out, N, H,
                           BN: tl.constexpr, BH: tl.constexpr, BK: tl.constexpr,
-                          TF32: tl.constexpr):
+                          TF32: tl.constexpr, UPCAST: tl.constexpr):
     # Hp (N, H) = h_{t-1}; W (4H, H) = W_hh with interleaved rows (4u + gate);
     # XW (N, 4H) = x_t W_ih^T + b in the standard layout (gate * H + u), as G_out.
     # Program (pid_n, pid_u): rows pid_n*BN.., units pid_u*BH..; its product tile is
@@ -120,6 +120,9 @@ def _lstm_step_fwd_kernel(Hp, W, XW, C_prev, H_out, C_out, G_out, N, H,
                      mask=(rows[:, None] < N) & (ks[None, :] < H), other=0.0)
         w = tl.load(W + cols[None, :] * H + ks[:, None],
                     mask=(cols[None, :] < 4 * H) & (ks[:, None] < H), other=0.0)  # (BK, 4BH)
+        if UPCAST:  # see _upcast
+            hp = hp.to(tl.float32)
+            w = w.to(tl.float32)
         if TF32:
             acc += tl.dot(hp, w, input_precision="tf32")
         else:
@@ -155,7 +158,7 @@ def _lstm_step_fwd_kernel(Hp, W, XW, C_prev, H_out, C_out, G_out, N, H,
 @triton.jit
 def _lstm_step_bwd_kernel(DA_next, W, DH_last, D_out, DC, G, C_prev, C, DA, DC_prev, N, H,
                           FIRST: tl.constexpr, BN: tl.constexpr, BH: tl.constexpr,
-                          BK: tl.constexpr, TF32: tl.constexpr):
+                          BK: tl.constexpr, TF32: tl.constexpr, UPCAST: tl.constexpr):
     # dh_t = DA_next (N, 4H) @ W (4H, H) for a tile of units (FIRST: dh_T = DH_last), plus
     # the gradient from the output D_out; then the element-wise backward of step t.
     pid_n = tl.program_id(0)
@@ -175,6 +178,9 @@ def _lstm_step_bwd_kernel(DA_next, W, DH_last, D_out, DC, G, C_prev, C, DA, DC_p
                          mask=(rows[:, None] < N) & (ks[None, :] < 4 * H), other=0.0)
             w = tl.load(W + ks[:, None] * H + units[None, :],
                         mask=(ks[:, None] < 4 * H) & (units[None, :] < H), other=0.0)
+            if UPCAST:
+                da = da.to(tl.float32)
+                w = w.to(tl.float32)
             if TF32:
                 dh += tl.dot(da, w, input_precision="tf32")
             else:
@@ -293,7 +299,16 @@ def _interpreting(t):
 
 
 def _tf32(dtype):
+    """TF32 products for float32 exactly when torch's own matmuls use them."""
     return dtype == torch.float32 and torch.backends.cuda.matmul.allow_tf32
+
+
+def _upcast(t):
+    """Under the interpreter, ``tl.dot`` of two bf16 tiles returns garbage (numpy has no
+    bf16), so there the operands go to float32 first. That is exact for bf16 and fp16
+    operands (a product of two 8- or 11-bit significands fits in float32's 24) and leaves
+    only the summation order to differ; on a GPU the tensor cores take them as they are."""
+    return _interpreting(t) and t.dtype != torch.float32
 
 
 def lstm_forward_step(h_prev, w_interleaved, xw, c_prev, gates_out, h_out, c_out):
@@ -315,7 +330,8 @@ def lstm_forward_step(h_prev, w_interleaved, xw, c_prev, gates_out, h_out, c_out
     bn, bh, bk = _tiles(N, H, _interpreting(h_prev))
     grid = (triton.cdiv(N, bn), triton.cdiv(H, bh))
     _lstm_step_fwd_kernel[grid](h_prev, w_interleaved, xw, c_prev, h_out, c_out, gates_out,
-                                N, H, BN=bn, BH=bh, BK=bk, TF32=_tf32(dt))
+                                N, H, BN=bn, BH=bh, BK=bk, TF32=_tf32(dt),
+                                UPCAST=_upcast(h_prev))
 
 
 def lstm_backward_step(da_next, w_hh, dh_last, d_out, dc, gates, c_prev, c, da_out,
@@ -339,4 +355,4 @@ def lstm_backward_step(da_next, w_hh, dh_last, d_out, dc, gates, c_prev, c, da_o
     other = dh_last if first else da_next
     _lstm_step_bwd_kernel[grid](other, w_hh, other, d_out, dc, gates, c_prev, c, da_out,
                                 dc_prev_out, N, H, FIRST=first, BN=bn, BH=bh, BK=bk,
-                                TF32=_tf32(dt))
+                                TF32=_tf32(dt), UPCAST=_upcast(gates))

@@ -123,25 +123,28 @@ def _pointwise_backward_torch(dh_next, d_out, dc, gates, c_prev, c, da_out, dc_p
     torch.mul(dc, f, out=dc_prev_out)
 
 
-def _resolve_backend(x, backend):
-    """The backend that runs for ``x``: ``"auto"`` resolved, the others checked."""
+def resolve_backend(device_type, dtype, backend):
+    """The backend that runs for a tensor of ``dtype`` on ``device_type`` (``"cpu"``,
+    ``"cuda"``): ``"auto"`` resolved, the others checked (``RuntimeError`` if they cannot
+    run, ``ValueError`` for an unknown name)."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, "
                          f"got {backend!r}")
     if backend == "auto":
-        ok = x.device.type == "cuda" and triton is not None and x.dtype != torch.float64
+        ok = device_type == "cuda" and triton is not None and dtype in (
+            torch.float32, torch.bfloat16, torch.float16)
         return "triton" if ok else "torch"
     if backend == "torch":
         return backend
     if triton is None:
         raise RuntimeError(f"backend={backend!r} needs Triton, which does not import here")
-    if x.device.type != "cuda" and not triton_interpreting():
+    if device_type != "cuda" and not triton_interpreting():
         raise RuntimeError(f"backend={backend!r}: the Triton kernels need a CUDA tensor (or "
                            "TRITON_INTERPRET=1, set before Triton is imported, to run them "
-                           f"on CPU tensors), got a {x.device.type} tensor")
-    if x.dtype not in (torch.float32, torch.bfloat16, torch.float16):
+                           f"on CPU tensors), got a {device_type} tensor")
+    if dtype not in (torch.float32, torch.bfloat16, torch.float16):
         raise RuntimeError(f"backend={backend!r}: the Triton kernels compute in float32 and "
-                           f"store float32, bf16 or fp16, got {x.dtype}; use backend='torch' "
+                           f"store float32, bf16 or fp16, got {dtype}; use backend='torch' "
                            "(backend='auto' picks it for float64)")
     return backend
 
@@ -301,7 +304,7 @@ class FusedLSTMFunction(torch.autograd.Function):
     def forward(ctx, x, h0, c0, w_ih, w_hh, bias, backend="auto", graphs=None):
         T, N, D = x.shape
         H = w_hh.shape[1]
-        backend = _resolve_backend(x, backend)
+        backend = resolve_backend(x.device.type, x.dtype, backend)
         cdt = torch.float64 if x.dtype == torch.float64 else torch.float32
 
         def make():
