@@ -205,7 +205,8 @@ class _Buffers:
         self.cs = torch.empty(T + 1, N, H, dtype=cdtype, **kw)  # c_0 .. c_T
         self.gates = torch.empty(T, N, 4 * H, dtype=dtype, **kw)
         self.w = torch.empty(4 * H, H, dtype=dtype, **kw) if backend == "triton-onestep" \
-            else None
+            else None  # the interleaved W_hh
+        self.w_hh = None  # W_hh as the loops read it (a graph: a copy at a fixed address)
         self.dA = None  # the backward's buffers: allocated by its first use
         self.graphs = {}  # "forward"/"backward" -> a recorded graph
         self.pending = None  # weakref to the autograd node whose backward needs these
@@ -310,18 +311,24 @@ class FusedLSTMFunction(torch.autograd.Function):
         def make():
             return _Buffers(T, N, D, H, x.dtype, cdt, x.device, backend)
 
-        key = (T, N, D, H, x.dtype, x.device, backend, w_hh.data_ptr(), w_ih.data_ptr())
+        key = (T, N, D, H, x.dtype, x.device, backend)
         buf = graphs.acquire(key, make) if graphs is not None else None
         graphed = buf is not None
         buf = buf or make()
         torch.addmm(bias, x.reshape(T * N, D), w_ih.t(), out=buf.xw.view(T * N, 4 * H))
         buf.hs[0].copy_(h0)
         buf.cs[0].copy_(c0)
+        if graphed:  # a graph reads fixed addresses: W_hh (maybe cast by autocast) copied
+            if buf.w_hh is None:
+                buf.w_hh = torch.empty_like(w_hh, memory_format=torch.contiguous_format)
+            buf.w_hh.copy_(w_hh)
+        else:
+            buf.w_hh = w_hh
         if backend == "triton-onestep":
-            buf.w.copy_(_tk.interleave_gates(w_hh))
+            buf.w.copy_(_tk.interleave_gates(buf.w_hh))
             w = buf.w
         else:
-            w = w_hh.t()  # (H, 4H), a view: a graph reads the parameter's own memory
+            w = buf.w_hh.t()  # (H, 4H), a view
 
         def loop():
             _forward_loop(backend, buf.xw, buf.hs, buf.cs, buf.gates, w)
@@ -359,7 +366,7 @@ class FusedLSTMFunction(torch.autograd.Function):
         result = {}
 
         def loop():
-            result["dc"] = _backward_loop(backend, w_hh, buf.dh, buf.dc, buf.dc_other,
+            result["dc"] = _backward_loop(backend, buf.w_hh, buf.dh, buf.dc, buf.dc_other,
                                           buf.d_out, buf.gates, buf.cs, buf.dA)
 
         if graphs is not None:
@@ -430,13 +437,15 @@ class FusedLSTM(_Recurrent):
         super().__init__(*args, **kwargs)
         self.backend = backend
         self.cuda_graphs = cuda_graphs
-        self._graphs = None
+        self._graphs = None  # one StepGraphs per layer and direction (on CUDA, cuda_graphs)
 
     def _layer(self, x, states, weights, reverse):
         graphs = None
         if self.cuda_graphs and x.device.type == "cuda":
-            self._graphs = self._graphs or StepGraphs()
-            graphs = self._graphs
+            if self._graphs is None:
+                self._graphs = {}
+            # the layer and direction, named by its own recurrent weight parameter
+            graphs = self._graphs.setdefault(id(weights[1]), StepGraphs())
         return fused_lstm_layer(x, *states, *weights, reverse=reverse, backend=self.backend,
                                 graphs=graphs)
 

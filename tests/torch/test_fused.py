@@ -236,9 +236,11 @@ def test_a_new_shape_records_new_graphs():
         with torch.no_grad():
             FusedLSTMFunction.apply(x[:T], h0, c0, *params, "torch", rec)
     assert rec.recorded == 2 and rec.replayed == 1
-    with torch.no_grad():  # another weight (another layer): its own graphs
-        FusedLSTMFunction.apply(x, h0, c0, params[0], params[1] + 0, params[2], "torch", rec)
-    assert rec.recorded == 3
+    with torch.no_grad():  # new weights, same shapes (autocast casts them at every call):
+        new = [p.detach() + 1 for p in params]  # the graph reads its own copy of W_hh
+        got = FusedLSTMFunction.apply(x, h0, c0, *new, "torch", rec)[0]
+        expected = FusedLSTMFunction.apply(x, h0, c0, *new, "torch", None)[0]
+    assert rec.recorded == 2 and torch.equal(got, expected)
 
 
 def test_cuda_graphs_flag_is_ignored_on_cpu():

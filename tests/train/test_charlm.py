@@ -1,6 +1,9 @@
 """The charlm trainer: command-line errors, bit-for-bit resume, data-parallel gradients and
-a 2-process run, and the truncated-BPTT pieces (streams, segments, clipping, detach)."""
+a 2-process run, the truncated-BPTT pieces (streams, segments, clipping, detach), and the
+ways a run could lose work (overwritten checkpoints, paths that fail late, a resume that
+forgets its settings, damaged checkpoints, stale temporary files)."""
 
+import importlib
 import subprocess
 import sys
 
@@ -11,7 +14,9 @@ from lstm_ref.train import tbptt
 from lstm_ref.train.charlm import Config, train
 from lstm_ref.train.charlm.cli import main
 from lstm_ref.train.charlm.ddp import ddp_gradient_check
-from lstm_ref.train.charlm.train import load_checkpoint
+from lstm_ref.train.charlm.train import load_checkpoint, merge_resumed
+
+train_module = importlib.import_module("lstm_ref.train.charlm.train")  # the module, not train()
 
 TEXT = ("To be, or not to be, that is the question:\nWhether 'tis nobler in the mind to "
         "suffer\nThe slings and arrows of outrageous fortune,\n") * 5
@@ -46,6 +51,8 @@ def _small(corpus, **kw):
     (["--clip", "-1"], "--clip must be >= 0"),
     (["--eval-chars", "10"], "held-out evaluation needs"),
     (["--amp", "fp16", "--device", "cpu"], "--amp fp16 needs --device cuda"),
+    (["--bptt", "100000"], "--bptt 100000 is longer than the training streams allow"),
+    (["--resume", "--force", "--checkpoint", "x"], "contradict each other"),
 ])
 def test_bad_arguments_give_one_line_and_status_2(argv, message, capsys):
     assert main(argv) == 2
@@ -208,5 +215,167 @@ def test_help_lists_every_option(capsys):
     assert exc.value.code == 0
     out = capsys.readouterr().out
     for option in ("--device", "--model", "--amp", "--nproc", "--checkpoint", "--resume",
-                   "--bptt", "--clip", "--temperature", "--sample-len", "--eval-every"):
+                   "--force", "--bptt", "--clip", "--temperature", "--sample-len",
+                   "--eval-every"):
         assert option in out
+    assert "(default: None)" not in out and "(default: --checkpoint) (default" not in out
+
+
+# --- the trainer never loses work ---------------------------------------------------------
+
+
+QUIET = lambda *a, **k: None  # noqa: E731
+
+
+def _argv(corpus, ck, *extra):
+    return ["--device", "cpu", "--hidden", "12", "--layers", "2", "--batch", "4", "--bptt",
+            "8", "--steps", "4", "--corpus", corpus, "--eval-chars", "40", "--sample-len",
+            "0", "--threads", "1", "--checkpoint", ck, *extra]
+
+
+def test_an_existing_checkpoint_is_kept_unless_resume_or_force(corpus, tmp_path, capsys):
+    ck = str(tmp_path / "ck")
+    assert main(_argv(corpus, ck, "--steps", "2")) == 0
+    before = (tmp_path / "ck" / "checkpoint.pt").read_bytes()
+    capsys.readouterr()
+    assert main(_argv(corpus, ck)) == 2
+    err = capsys.readouterr().err
+    assert "already holds a checkpoint" in err and "--resume" in err and "--force" in err
+    assert err.count("\n") == 1
+    assert (tmp_path / "ck" / "checkpoint.pt").read_bytes() == before
+    assert main(_argv(corpus, ck, "--force")) == 0
+    assert load_checkpoint(ck)["step"] == 4
+
+
+def test_a_curve_in_out_is_kept_unless_force(corpus, tmp_path, capsys):
+    out = tmp_path / "curves"
+    out.mkdir()
+    (out / "curve.json").write_text("{}")
+    argv = _argv(corpus, str(tmp_path / "ck"), "--out", str(out))
+    assert main(argv) == 2
+    assert "already holds a curve.json" in capsys.readouterr().err
+    assert (out / "curve.json").read_text() == "{}" and not (tmp_path / "ck").exists()
+    assert main(argv + ["--force"]) == 0 and (out / "curve.json").read_text() != "{}"
+
+
+@pytest.mark.parametrize("flag", ["--checkpoint", "--out"])
+def test_a_path_naming_a_file_fails_before_training(flag, corpus, tmp_path, capsys,
+                                                    monkeypatch):
+    afile = tmp_path / "a_file"
+    afile.write_text("keep me")
+    monkeypatch.setattr(train_module, "run_worker", lambda *a, **k: pytest.fail("trained"))
+    argv = _argv(corpus, str(tmp_path / "ck"))
+    for path in (afile, afile / "below"):
+        if flag == "--checkpoint":
+            argv[argv.index("--checkpoint") + 1] = str(path)
+            assert main(argv) == 2
+        else:
+            assert main(argv + ["--out", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {flag} ") and "file" in err and err.count("\n") == 1
+    assert afile.read_text() == "keep me"
+
+
+def test_resume_restores_every_setting_and_accepts_only_compatible_flags(corpus, tmp_path,
+                                                                          capsys):
+    ck = str(tmp_path / "ck")
+    first = _argv(corpus, ck, "--model", "ours", "--lr", "0.02", "--clip", "0.5",
+                  "--seed", "3", "--steps", "6", "--stop-after", "3")
+    assert main(first) == 0
+    saved = load_checkpoint(ck)["config"]
+    # resume with nothing but the directory: every setting comes back
+    assert main(["--checkpoint", ck, "--resume", "--threads", "1"]) == 0
+    done = load_checkpoint(ck)
+    assert done["step"] == 6
+    for name in ("model", "lr", "clip", "seed", "hidden", "layers", "batch", "bptt",
+                 "corpus", "eval_chars", "sample_len"):
+        assert done["config"][name] == saved[name], name
+    # more steps are a compatible change
+    assert main(["--checkpoint", ck, "--resume", "--steps", "8", "--threads", "1"]) == 0
+    assert load_checkpoint(ck)["step"] == 8
+    capsys.readouterr()
+    for argv, flag in ((["--model", "cudnn"], "--model"), (["--clip", "1.0"], "--clip"),
+                       (["--amp", "bf16"], "--amp"), (["--steps", "5"], "--steps")):
+        assert main(["--checkpoint", ck, "--resume", *argv]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {flag} ") and err.count("\n") == 1, err
+
+
+def test_merge_resumed_keeps_the_saved_settings():
+    saved = Config(model="ours", hidden=12, steps=10, lr=0.02, corpus="x")
+    ckpt = {"config": vars(saved).copy(), "step": 4}
+    merged = merge_resumed(Config(steps=20, eval_every=2), ckpt, {"steps", "eval_every"})
+    assert (merged.model, merged.hidden, merged.lr, merged.corpus) == ("ours", 12, 0.02, "x")
+    assert (merged.steps, merged.eval_every) == (20, 2)
+    with pytest.raises(ValueError, match="--hidden 64 contradicts"):
+        merge_resumed(Config(hidden=64), ckpt, {"hidden"})
+    with pytest.raises(ValueError, match="--steps 3 is fewer than the 4 steps"):
+        merge_resumed(Config(steps=3), ckpt, {"steps"})
+
+
+def test_tokens_per_second_after_a_resume_counts_this_run_only(corpus, tmp_path):
+    from lstm_ref.data.corpus import load_corpus
+
+    ck = str(tmp_path / "ck")
+    train(_small(corpus, checkpoint=ck, stop_after=10), echo=QUIET)
+    resumed = train(_small(corpus, checkpoint=ck, resume=True), echo=QUIET)
+    ids, _, _ = load_corpus(corpus)
+    pieces = tbptt.segments(tbptt.make_streams(torch.as_tensor(ids), 4), 8)
+    expected = sum(4 * pieces[k % len(pieces)][0].shape[0] for k in range(10, 24))
+    assert resumed["run_tokens"] == expected
+    assert resumed["tokens_per_s"] == pytest.approx(expected / resumed["seconds"])
+
+
+def test_evaluation_runs_without_a_graph(corpus, monkeypatch):
+    seen = []
+    real = train_module.evaluate_bpc
+
+    def spy(*args, **kwargs):
+        seen.append(torch.is_grad_enabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "evaluate_bpc", spy)
+    train(_small(corpus, steps=4, eval_every=2, sample_len=0), echo=QUIET)
+    assert seen == [False, False]
+
+
+def test_stale_temporary_files_are_removed_and_saves_are_synced(corpus, tmp_path,
+                                                                 monkeypatch):
+    ck = tmp_path / "ck"
+    train(_small(corpus, steps=2, checkpoint=str(ck), sample_len=0), echo=QUIET)
+    stale = [ck / "checkpoint.pt.k1l2m3.tmp", ck / "tmpab12cd34.tmp"]
+    for path in stale:
+        path.write_bytes(b"half a checkpoint")
+    keep = ck / "notes.tmp"  # not ours: left alone
+    keep.write_text("mine")
+    synced = []
+    real_fsync = train_module.os.fsync
+    monkeypatch.setattr(train_module.os, "fsync", lambda fd: synced.append(fd) or
+                        real_fsync(fd))
+    train(_small(corpus, steps=4, checkpoint=str(ck), sample_len=0, resume=True), echo=QUIET)
+    assert not any(p.exists() for p in stale) and keep.read_text() == "mine"
+    assert not list(ck.glob("checkpoint.pt.*.tmp"))
+    assert len(synced) >= 2  # the checkpoint's file and its directory, at least
+    assert load_checkpoint(str(ck))["step"] == 4
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda ck: ck.pop("model"), "lacks model"),
+    (lambda ck: ck["model"].__setitem__("head.weight", torch.zeros(3, 3)), "does not fit"),
+    (lambda ck: ck["model"].pop("lstm.weight_hh_l1"), "does not fit"),
+    (lambda ck: ck.__setitem__("state", (torch.zeros(1, 4, 12), torch.zeros(1, 4, 12))),
+     "does not fit"),
+    (lambda ck: ck.__setitem__("step", "ten"), "must be integers"),
+])
+def test_a_damaged_checkpoint_gives_one_error_line(damage, message, corpus, tmp_path,
+                                                   capsys):
+    ck = tmp_path / "ck"
+    train(_small(corpus, steps=2, checkpoint=str(ck), sample_len=0), echo=QUIET)
+    data = torch.load(ck / "checkpoint.pt", weights_only=True)
+    damage(data)
+    torch.save(data, ck / "checkpoint.pt")
+    capsys.readouterr()
+    assert main(["--checkpoint", str(ck), "--resume", "--threads", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
+    assert "Traceback" not in err

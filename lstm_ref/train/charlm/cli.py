@@ -23,15 +23,18 @@ HELP = {
     "clip": "global gradient-norm limit (0: no clipping)",
     "amp": "mixed precision: off, bf16 or fp16 (fp16 with a gradient scaler)",
     "nproc": "data-parallel processes (gloo on CPU, NCCL on CUDA)",
-    "checkpoint": "directory for checkpoint.pt and the curve",
-    "resume": "continue from the checkpoint in --checkpoint",
+    "checkpoint": "directory for checkpoint.pt and the curve; an existing checkpoint is "
+    "never replaced without --resume or --force",
+    "resume": "continue from the checkpoint in --checkpoint, with its settings (only where "
+    "and how long it runs, and what it reports, may change: e.g. more --steps)",
+    "force": "replace an existing checkpoint (and curve) in --checkpoint/--out",
     "seed": "random seed (initialisation, sampling)",
     "corpus": "bundled corpus name or a UTF-8 text file (its last tenth is held out)",
     "eval_every": "held-out evaluation every N steps (0: at the end only)",
     "eval_chars": "held-out characters to evaluate",
     "sample_len": "characters to sample at the end (0: none)",
     "temperature": "sampling temperature",
-    "out": "directory for curve.json/curve.csv (default: --checkpoint)",
+    "out": "directory for curve.json/curve.csv (default: the --checkpoint directory)",
     "save_every": "save the checkpoint every N steps (0: at the end only)",
     "stop_after": "stop and save after this step, as if interrupted",
     "threads": "torch threads per process (0: cores / processes)",
@@ -54,14 +57,16 @@ def build_parser():
                      argument_default=argparse.SUPPRESS)
     for field in dataclasses.fields(Config):
         flag = "--" + field.name.replace("_", "-")
-        if field.name == "resume":
+        if field.name in ("resume", "force"):
             parser.add_argument(flag, action="store_true", help=HELP[field.name])
             continue
         kind = {"int": int, "float": float}.get(type(field.default).__name__, str)
         if field.name == "stop_after":
             kind = int
-        parser.add_argument(flag, type=kind, choices=CHOICES.get(field.name),
-                            help=f"{HELP[field.name]} (default: {field.default})")
+        text = HELP[field.name]
+        if field.default is not None and "default" not in text:  # never "(default: None)"
+            text += f" (default: {field.default})"
+        parser.add_argument(flag, type=kind, choices=CHOICES.get(field.name), help=text)
     return parser
 
 
@@ -74,6 +79,9 @@ def parse(argv=None):
 def main(argv=None):
     try:
         config, explicit = parse(argv)
+        if config.resume and config.force:
+            raise ConfigError("--resume and --force contradict each other: --resume "
+                              "continues the checkpoint, --force replaces it")
         if config.resume:
             config = merge_resumed(config, load_checkpoint(config.checkpoint), explicit)
         result = train(config)
@@ -85,6 +93,6 @@ def main(argv=None):
         return 130
     if result and result.get("valid_bits_per_char") is not None:
         print(f"done: {result['step']} steps in {result['seconds']:.1f} s, "
-              f"{result['tokens_per_s']:,.0f} tokens/s, held-out "
+              f"{result['tokens_per_s'] or 0:,.0f} tokens/s (this run), held-out "
               f"{result['valid_bits_per_char']:.3f} bits/char")
     return 0

@@ -11,7 +11,8 @@ def make_lstm(model, input_size, hidden_size, layers):
     """The LSTM stack: ``"cudnn"`` is ``torch.nn.LSTM`` (cuDNN on a GPU), ``"ours"``
     :class:`lstm_ref.torch.LSTM`, ``"ours-compiled"`` the same compiled with
     ``torch.compile`` (in place, so the state dict keeps its keys), ``"fused"``
-    :class:`lstm_ref.torch.fused.FusedLSTM`. All four have torch's parameter names."""
+    :class:`lstm_ref.torch.fused.FusedLSTM` (on CUDA its step loops are recorded as CUDA
+    graphs once per segment length and replayed). All four have torch's parameter names."""
     if model == "cudnn":
         return nn.LSTM(input_size, hidden_size, layers)
     if model in ("ours", "ours-compiled"):
@@ -24,7 +25,7 @@ def make_lstm(model, input_size, hidden_size, layers):
     if model == "fused":
         from ...torch.fused import FusedLSTM
 
-        return FusedLSTM(input_size, hidden_size, layers)
+        return FusedLSTM(input_size, hidden_size, layers, cuda_graphs=True)
     raise ValueError(f"model must be one of {MODELS}, got {model!r}")
 
 

@@ -16,6 +16,7 @@ cosine from ``lr`` down to ``lr / 10`` at the last step.
 
 import dataclasses
 import datetime
+import glob
 import json
 import math
 import os
@@ -34,8 +35,13 @@ from .model import MODELS, CharLM
 FORMAT = "lstm_ref.charlm/1"
 AMP = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-# the settings a checkpoint fixes: a resumed run must not change them
-FIXED_BY_CHECKPOINT = ("layers", "hidden", "batch", "bptt", "corpus", "dtype", "lr", "seed")
+# what a resumed run may change: where it runs, how long, what it reports and where; every
+# other setting is the checkpoint's (the model, the data, the optimisation)
+RESUMABLE = ("device", "steps", "nproc", "checkpoint", "resume", "force", "eval_every",
+             "eval_chars", "sample_len", "temperature", "out", "save_every", "stop_after",
+             "threads", "log_every")
+CHECKPOINT_KEYS = ("format", "config", "step", "model", "optimizer", "scheduler", "scaler",
+                   "rng", "position", "state", "curve", "evals", "vocab")
 EVAL_STREAMS = 16
 
 
@@ -57,7 +63,9 @@ class Config:
         lr: Adam's peak learning rate; clip: the gradient's global-norm limit (0: none).
         amp: ``"off"``, ``"bf16"`` or ``"fp16"`` (autocast; fp16 with a gradient scaler).
         nproc: data-parallel processes (DistributedDataParallel; gloo on CPU, NCCL on CUDA).
-        checkpoint: a directory for ``checkpoint.pt`` (and the curve); resume: start from it.
+        checkpoint: a directory for ``checkpoint.pt`` (and the curve); resume: start from it
+            (every setting but those in :data:`RESUMABLE` comes from the checkpoint).
+        force: overwrite an existing checkpoint (and curve) instead of refusing.
         seed: initialisation and sampling.
         corpus: a bundled corpus name or a text file; its last 10% is held out.
         eval_every: held-out evaluation every this many steps (0: only at the end).
@@ -85,6 +93,7 @@ class Config:
     nproc: int = 1
     checkpoint: str | None = None
     resume: bool = False
+    force: bool = False
     seed: int = 0
     corpus: str = DEFAULT_CORPUS
     eval_every: int = 0
@@ -147,6 +156,10 @@ def validate(config):
         raise ConfigError("--resume needs --checkpoint DIR")
     if config.stop_after is not None and not 1 <= config.stop_after <= config.steps:
         raise ConfigError(f"--stop-after must be in 1..{config.steps}, got {config.stop_after}")
+    if config.resume and config.force:
+        raise ConfigError("--resume and --force contradict each other: --resume continues the "
+                          "checkpoint, --force replaces it")
+    check_paths(config)
     device = resolve_device(config.device)
     if config.amp == "fp16" and device == "cpu":
         raise ConfigError("--amp fp16 needs --device cuda (CPU kernels lack fp16 support, "
@@ -163,6 +176,11 @@ def validate(config):
     if len(train_ids) < 2 * config.batch:
         raise ConfigError(f"the corpus's {len(train_ids)} training characters are too few for "
                           f"--batch {config.batch} streams of at least 2 characters")
+    stream = len(train_ids) // config.batch
+    if config.bptt > stream - 1:
+        raise ConfigError(f"--bptt {config.bptt} is longer than the training streams allow: "
+                          f"{len(train_ids)} characters in {config.batch} streams of {stream} "
+                          f"give segments of at most {stream - 1} steps")
     if min(config.eval_chars, len(valid_ids)) < 2 * EVAL_STREAMS:
         raise ConfigError(f"held-out evaluation needs at least {2 * EVAL_STREAMS} characters "
                           f"(--eval-chars {config.eval_chars}, {len(valid_ids)} held out)")
@@ -171,6 +189,44 @@ def validate(config):
 
 def checkpoint_file(directory):
     return os.path.join(directory, "checkpoint.pt")
+
+
+def _check_directory(flag, path):
+    """``path`` must be a directory we can write, or one we can create."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ConfigError(f"{flag} {path}: a file of that name exists; {flag} names a "
+                          "directory")
+    probe = path
+    while not os.path.exists(probe):
+        parent = os.path.dirname(os.path.abspath(probe))
+        if parent == os.path.abspath(probe):
+            break
+        probe = parent
+    if not os.path.isdir(probe):
+        raise ConfigError(f"{flag} {path}: {probe} is a file, so the directory cannot be "
+                          "created")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag} {path}: {probe} is not writable")
+
+
+def check_paths(config):
+    """Every path the run will write, checked before it trains: ``--checkpoint`` and
+    ``--out`` are (or can become) writable directories, and an existing checkpoint or
+    curve is never replaced unless ``--resume`` or ``--force`` says so."""
+    if config.checkpoint:
+        _check_directory("--checkpoint", config.checkpoint)
+        if os.path.exists(checkpoint_file(config.checkpoint)) and not (config.resume or
+                                                                       config.force):
+            raise ConfigError(f"--checkpoint {config.checkpoint} already holds a checkpoint: "
+                              "add --resume to continue it or --force to replace it")
+    out = config.out or config.checkpoint
+    if config.out:
+        _check_directory("--out", config.out)
+    if out and os.path.exists(os.path.join(out, "curve.json")) and not (
+            config.resume or config.force or (config.checkpoint and os.path.exists(
+                checkpoint_file(config.checkpoint)))):
+        raise ConfigError(f"--out {out} already holds a curve.json: add --force to replace "
+                          "it, or choose another directory")
 
 
 def load_checkpoint(directory):
@@ -188,22 +244,94 @@ def load_checkpoint(directory):
         ) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise ConfigError(f"checkpoint {path} is not a charlm checkpoint ({FORMAT})")
+    missing = [k for k in CHECKPOINT_KEYS if k not in ckpt]
+    if missing:
+        raise ConfigError(f"checkpoint {path} is damaged: it lacks {', '.join(missing)}")
+    names = {f.name for f in dataclasses.fields(Config)}
+    if not isinstance(ckpt["config"], dict) or set(ckpt["config"]) - names - {"force"}:
+        raise ConfigError(f"checkpoint {path} is damaged: its config is not a charlm config")
+    if not isinstance(ckpt["step"], int) or not isinstance(ckpt["position"], int):
+        raise ConfigError(f"checkpoint {path} is damaged: step and position must be integers")
     return ckpt
 
 
+def check_checkpoint_fits(config, ckpt):
+    """Load the checkpoint into a fresh CPU copy of the model and optimizer of ``config``
+    (the merged settings): a hand-edited or damaged entry (a wrong shape, a missing
+    parameter, a carried state of the wrong size) raises :class:`ConfigError`, before any
+    process starts training."""
+    path = checkpoint_file(config.checkpoint)
+    try:
+        train_ids, _, vocab = load_corpus(config.corpus)
+        model = CharLM(len(vocab), config.hidden, config.layers, "cudnn").to(
+            DTYPES[config.dtype])
+        model.load_state_dict(ckpt["model"])
+        opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+        opt.load_state_dict(ckpt["optimizer"])
+        for k, st in opt.state.items():
+            for name, value in st.items():
+                if torch.is_tensor(value) and value.dim() and value.shape != k.shape:
+                    raise ValueError(f"optimizer state {name} has shape {tuple(value.shape)}, "
+                                     f"its parameter {tuple(k.shape)}")
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+        sched.load_state_dict(ckpt["scheduler"])
+        if ckpt["state"] is not None:
+            expected = (config.layers, config.batch, config.hidden)
+            shapes = [tuple(s.shape) for s in ckpt["state"]]
+            if len(shapes) != 2 or any(s != expected for s in shapes):
+                raise ValueError(f"the carried state has shapes {shapes}, expected two "
+                                 f"{expected}")
+        if not torch.is_tensor(ckpt["rng"]["torch"]):
+            raise ValueError("the random state is not a tensor")
+        pieces = -(-(len(train_ids) // config.batch - 1) // config.bptt)
+        if not 0 <= ckpt["position"] <= pieces or not 0 <= ckpt["step"] <= config.steps:
+            raise ValueError(f"step {ckpt['step']} or position {ckpt['position']} is out of "
+                             "range")
+    except ConfigError:
+        raise
+    except Exception as exc:  # any mismatch: one line, not a traceback
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"checkpoint {path} does not fit its own settings (damaged or "
+                          f"edited?): {msg[:300]}") from None
+
+
 def merge_resumed(config, ckpt, explicit=()):
-    """The settings of a resumed run: those the checkpoint fixes come from it; an explicit
-    setting that contradicts it raises :class:`ConfigError`."""
+    """The settings of a resumed run: every setting is the checkpoint's, except those of
+    :data:`RESUMABLE` given explicitly (names in ``explicit``). An explicit setting outside
+    :data:`RESUMABLE` that differs from the checkpoint's, or ``--steps`` not beyond the
+    steps already done, raises :class:`ConfigError` naming the flag."""
     saved = ckpt["config"]
     changes = {}
-    for name in FIXED_BY_CHECKPOINT:
-        if name in explicit and getattr(config, name) != saved[name]:
-            raise ConfigError(
-                f"--{name} {getattr(config, name)} contradicts the checkpoint, trained with "
-                f"--{name} {saved[name]}"
-            )
-        changes[name] = saved[name]
-    return dataclasses.replace(config, **changes)
+    for field in dataclasses.fields(Config):
+        name = field.name
+        if name in ("resume", "checkpoint", "force"):
+            continue
+        if name in explicit:
+            if name not in RESUMABLE and getattr(config, name) != saved.get(name, field.default):
+                flag = "--" + name.replace("_", "-")
+                raise ConfigError(
+                    f"{flag} {getattr(config, name)} contradicts the checkpoint, trained with "
+                    f"{flag} {saved.get(name, field.default)} (a resumed run keeps the "
+                    "model, the data and the optimisation; only "
+                    + ", ".join("--" + n.replace("_", "-") for n in RESUMABLE[:3])
+                    + ", ... may change)")
+            continue
+        if name in saved:
+            changes[name] = saved[name]
+    merged = dataclasses.replace(config, **changes)
+    done = ckpt["step"]
+    if "steps" in explicit and merged.steps <= done and done == saved.get("steps"):
+        raise ConfigError(f"--steps {merged.steps}: the checkpoint has already done {done} "
+                          "steps; ask for more to continue it")
+    if merged.steps < done:
+        raise ConfigError(f"--steps {merged.steps} is fewer than the {done} steps the "
+                          "checkpoint has already done")
+    if merged.stop_after is not None and merged.stop_after <= done:
+        if "stop_after" in explicit:
+            raise ConfigError(f"--stop-after {merged.stop_after}: the checkpoint is already "
+                              f"at step {done}")
+        merged = dataclasses.replace(merged, stop_after=None)  # the saved stop is behind us
+    return merged
 
 
 def lr_factor(step, steps):
@@ -250,25 +378,64 @@ def _gather_state(state, world, batch, hidden, layers, device, dtype):
     return tuple(out)
 
 
-def _write_curve(directory, curve, evals):
+def _atomic_write(path, write):
+    """Write ``path`` through ``write(file object)`` into a temporary file beside it, flushed
+    to the disk (fsync), then renamed over ``path`` (and the directory synced): a run killed
+    at any moment leaves either the old file or the new one, never half of one."""
+    directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    with open(os.path.join(directory, "curve.json"), "w") as fh:
-        json.dump({"train": curve, "valid": evals}, fh, indent=1)
-    with open(os.path.join(directory, "curve.csv"), "w") as fh:
-        fh.write("step,loss,bits_per_char,tokens_per_s,lr\n")
-        for r in curve:
-            fh.write(f"{r['step']},{r['loss']:.6f},{r['loss'] / LN2:.6f},"
-                     f"{r['tokens_per_s']:.1f},{r['lr']:.6g}\n")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".",
+                               suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def clean_stale_temporaries(directory):
+    """Remove the temporary files a killed save left in ``directory``
+    (``checkpoint.pt.*.tmp``, ``curve.*.*.tmp``, and ``tmp*.tmp`` of older versions);
+    returns their names."""
+    if not directory or not os.path.isdir(directory):
+        return []
+    removed = []
+    for pattern in ("checkpoint.pt.*.tmp", "curve.json.*.tmp", "curve.csv.*.tmp",
+                    "tmp????????.tmp"):
+        for path in glob.glob(os.path.join(glob.escape(directory), pattern)):
+            os.remove(path)
+            removed.append(os.path.basename(path))
+    return sorted(removed)
+
+
+def _write_curve(directory, curve, evals):
+    text = json.dumps({"train": curve, "valid": evals}, indent=1).encode()
+    _atomic_write(os.path.join(directory, "curve.json"), lambda fh: fh.write(text))
+    lines = ["step,loss,bits_per_char,tokens_per_s,lr\n"] + [
+        f"{r['step']},{r['loss']:.6f},{r['loss'] / LN2:.6f},{r['tokens_per_s']:.1f},"
+        f"{r['lr']:.6g}\n" for r in curve]
+    _atomic_write(os.path.join(directory, "curve.csv"),
+                  lambda fh: fh.write("".join(lines).encode()))
 
 
 def _save(path, payload):
-    """Write atomically: a killed run never leaves a half-written checkpoint."""
-    directory = os.path.dirname(path)
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-    os.close(fd)
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    """Write atomically and durably: a killed run never leaves a half-written checkpoint."""
+    _atomic_write(path, lambda fh: torch.save(payload, fh))
 
 
 def run_worker(config, rank=0, world=1, echo=print):
@@ -340,7 +507,8 @@ def run_worker(config, rank=0, world=1, echo=print):
         })
 
     def evaluate():
-        bpc = evaluate_bpc(model, eval_streams, config.bptt)
+        with torch.no_grad():  # no graph: the carried state would chain one across segments
+            bpc = evaluate_bpc(model, eval_streams, config.bptt)
         evals.append({"step": step, "bits_per_char": bpc})
         say(f"step {step}: held-out {bpc:.3f} bits/char")
         return bpc
@@ -348,7 +516,7 @@ def run_worker(config, rank=0, world=1, echo=print):
     every = config.log_every or max(1, config.steps // 20)
     progress = _Progress(config.steps, every, say)
     last = config.stop_after or config.steps
-    tokens = config.batch * config.bptt
+    run_tokens = 0  # a resumed run counts only its own tokens in its tokens/s
     started = time.perf_counter()
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     while step < last:
@@ -380,6 +548,8 @@ def run_worker(config, rank=0, world=1, echo=print):
             dist.all_reduce(value)
             value /= world
         sync()
+        tokens = config.batch * x.shape[0]  # every process's streams; a last piece is shorter
+        run_tokens += tokens
         rate = tokens / max(time.perf_counter() - t0, 1e-9)
         curve.append({"step": step, "loss": float(value), "tokens_per_s": rate,
                       "lr": sched.get_last_lr()[0]})
@@ -406,7 +576,8 @@ def run_worker(config, rank=0, world=1, echo=print):
         result = {
             "step": step, "loss": curve[-1]["loss"] if curve else None,
             "valid_bits_per_char": bpc, "sample": sample, "seconds": seconds,
-            "tokens_per_s": tokens * len(curve) / seconds if seconds > 0 else None,
+            "tokens_per_s": run_tokens / seconds if seconds > 0 and run_tokens else None,
+            "run_tokens": run_tokens,
             "curve": curve, "evals": evals, "device": str(device), "nproc": world,
         }
     return result
@@ -457,8 +628,10 @@ def train(config, echo=print, timeout=None):
     launch (``WORLD_SIZE`` set). Returns the results dict of rank 0 (None on other torchrun
     ranks)."""
     validate(config)
-    if config.resume:
-        load_checkpoint(config.checkpoint)  # a one-line error before any process starts
+    if config.resume:  # a one-line error before any process starts
+        check_checkpoint_fits(config, load_checkpoint(config.checkpoint))
+    for directory in {config.checkpoint, config.out} - {None}:
+        clean_stale_temporaries(directory)
     if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
         import torch.distributed as dist
 
