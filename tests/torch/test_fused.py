@@ -263,7 +263,7 @@ def no_tf32():
 
 
 @CUDA
-@pytest.mark.skipif(not fused.triton_available(), reason="needs Triton")
+@pytest.mark.skipif(not fused.triton_available(), reason="needs Triton and a CUDA device")
 @pytest.mark.parametrize("backend", ["triton", "triton-onestep"])
 @pytest.mark.parametrize("graphs", [False, True], ids=["eager", "cuda-graphs"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
