@@ -145,8 +145,9 @@ def render(root=DEFAULT_ROOT):
     how to make one."""
     runs = find_runs(root)
     if not runs:
+        how = re.sub(r"`([^`]+)`", lambda m: f"<code>{m.group(1)}</code>", html.escape(HOW_TO))
         return ("<p>No GPU run has been made for this edition, so this page quotes no GPU "
-                f"number. To make one: {html.escape(HOW_TO)}.</p>")
+                f"number. To make one: {how}.</p>")
     return "\n<hr/>\n".join(render_run(r) for r in runs)
 
 

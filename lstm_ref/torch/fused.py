@@ -235,7 +235,8 @@ class _CudaGraphRecorder:
             fn()
         torch.cuda.current_stream().wait_stream(stream)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+        # thread-local: the backward pass records from autograd's own thread
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
             fn()
         return graph
 
