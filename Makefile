@@ -10,7 +10,7 @@ export PATH := $(BIN):$(PATH)
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 CHAPTERS := ch01_rnn ch02_vanishing ch03_lstm ch04_variants ch05_nngraph ch06_gpu
 
-.PHONY: setup book student-notebooks test grade bench clean clean-grading help
+.PHONY: setup book student-notebooks test grade bench experiments clean clean-grading help
 
 help:
 	@echo "make book   set up .venv and build the site into _build/html"
@@ -22,6 +22,8 @@ help:
 	@echo "            never autograded/, feedback/, the gradebook or grades.csv"
 	@echo "make clean-grading CONFIRM=yes   ALSO delete autograded/ and feedback/ (grades stay in gradebook.db)"
 	@echo "make bench  time lstm_ref against torch.nn.LSTM"
+	@echo "make experiments [NAME=charrnn]   rerun the recorded experiments the book reads"
+	@echo "            (all, or one; resumable seed by seed; writes book/results/<name>/)"
 
 # (Re)create the virtual environment when it is missing or older than requirements.txt.
 $(STAMP): requirements.txt pyproject.toml
@@ -52,6 +54,10 @@ grade: setup
 	@test -n "$(A)" || { echo "usage: make grade A=<chapter id>, one of: $(CHAPTERS)"; exit 2; }
 	@test "$(NO_SANDBOX)" = yes || command -v bwrap >/dev/null || { echo "error: bubblewrap (bwrap) is not installed; grading runs each student's code in a bubblewrap sandbox."; echo "Install it with: apt-get install bubblewrap"; exit 2; }
 	$(BIN)/python -m lstm_ref.grading grade $(A)$(if $(WORKERS), --workers $(WORKERS))$(if $(filter yes,$(NO_SANDBOX)), --no-sandbox)
+
+# The book never trains: its pages read the records these runs write into book/results/.
+experiments: setup
+	$(BIN)/python -m lstm_ref.results run $(NAME)
 
 bench: setup
 	$(BIN)/python -m lstm_ref.bench
