@@ -17,8 +17,14 @@ import sys
 
 FILES = ("gpu_check.json", "preflight.json", "bench_gpu.json", "bench_gpu_compiled.json",
          "test_fused.xml", os.path.join("charlm", "curve.json"))
-DEFAULT_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                            "book", "results", "gpu")
+def default_root():
+    """``<results_dir()>/gpu``: beside the recorded experiments of :mod:`lstm_ref.results`
+    (``book/results``, or ``$LSTM_REF_RESULTS``). Device runs are not :class:`Experiment`
+    records: a shell script on another machine wrote them, so they are stored as that
+    script wrote them, with its own device, date and versions inside."""
+    from .results import results_dir
+
+    return str(results_dir() / "gpu")
 HOW_TO = ("run `OUT=gpu_out PYTHONPATH=. bash scripts/gpu_check.sh` on a machine with a CUDA "
           "GPU, then `python -m lstm_ref.gpu_results store gpu_out` and commit the folder it "
           "creates under book/results/gpu/")
@@ -28,11 +34,12 @@ def _slug(text):
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "device"
 
 
-def store_run(out, root=DEFAULT_ROOT):
+def store_run(out, root=None):
     """Copy a device run from ``out`` into ``root/<date>_<device>/``; return that folder.
 
     Refuses (``ValueError``) a dry run, a run whose pre-flight failed, a folder without
     ``gpu_check.json`` and ``bench_gpu.json``, and an existing destination."""
+    root = root or default_root()
     try:
         with open(os.path.join(out, "gpu_check.json")) as fh:
             check = json.load(fh)
@@ -56,9 +63,10 @@ def store_run(out, root=DEFAULT_ROOT):
     return dest
 
 
-def find_runs(root=DEFAULT_ROOT):
+def find_runs(root=None):
     """The stored runs under ``root``, newest first: a list of dicts with ``path``,
     ``check`` (gpu_check.json), ``bench`` (bench_gpu.json) and ``compiled`` (or None)."""
+    root = root or default_root()
     runs = []
     if not os.path.isdir(root):
         return runs
@@ -140,10 +148,10 @@ def render_run(run):
     return "\n".join(parts)
 
 
-def render(root=DEFAULT_ROOT):
+def render(root=None):
     """Every stored run, newest first, or a paragraph saying that none has been made and
     how to make one."""
-    runs = find_runs(root)
+    runs = find_runs(root or default_root())
     if not runs:
         how = re.sub(r"`([^`]+)`", lambda m: f"<code>{m.group(1)}</code>", html.escape(HOW_TO))
         return ("<p>No GPU run has been made for this edition, so this page quotes no GPU "

@@ -58,10 +58,16 @@ def test_a_stored_run_is_rendered_with_its_machine_and_every_case(tmp_path):
     assert page.count("<tr>") == 1 + len(ROWS) and "No GPU run" not in page  # head + rows
 
 
-def test_without_a_run_the_page_says_how_to_make_one(tmp_path):
+def test_without_a_run_the_page_says_how_to_make_one(tmp_path, monkeypatch):
     page = gpu_results.render(str(tmp_path / "nothing"))
     assert "No GPU run has been made" in page and "scripts/gpu_check.sh" in page
     assert "OUT=" in page
+    monkeypatch.setenv("LSTM_REF_RESULTS", str(tmp_path / "results"))  # the results layer's
+    assert gpu_results.default_root() == str(tmp_path / "results" / "gpu")
+    assert "No GPU run has been made" in gpu_results.render()
+    dest = gpu_results.store_run(str(_fake_out(tmp_path)))
+    assert dest.startswith(str(tmp_path / "results" / "gpu")) and "SYNTHETIC" in \
+        gpu_results.render()
 
 
 @pytest.mark.parametrize("kw,message", [({"dry": True}, "dry"),
