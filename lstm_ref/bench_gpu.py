@@ -436,7 +436,10 @@ def _run(dev, T, Ns, Hs, dtypes, impls, repeats, threads, out, echo, tf32):
                      f"wall clock, calls grouped to >= {MIN_CALL_S} s",
                      "statistic": "median of repeats, fwd and fwdbwd alternated"},
         "check": check_fused(dev, dtypes, impls=checked),
-        "profile": {d: profiled_kernels(dev, d, T, max(Ns), max(Hs)) for d in dtypes},
+        # per dtype and batch size at the largest H: fp16 at N <= 128 is where cuDNN may
+        # pick its persistent kernel
+        "profile": {f"{d} N={N} H={max(Hs)}": profiled_kernels(dev, d, T, N, max(Hs))
+                    for d in dtypes for N in Ns},
         "rows": [], "target": None, "warnings": [],
     }
     echo(f"device: {name} ({dev.type}), torch {torch.__version__}, {result['date']}, "

@@ -135,8 +135,8 @@ def render_run(run):
     for dtype, prof in (b.get("profile") or {}).items():
         kernels = prof.get("kernels")
         if isinstance(kernels, list):
-            parts.append(f"<p>cuDNN's kernels in {e(dtype)} (one profiled forward+backward at "
-                         f"the largest case; persistent: {e(str(prof.get('persistent')))}): "
+            parts.append(f"<p>cuDNN's kernels, {e(dtype)} (one profiled forward+backward; "
+                         f"persistent: {e(str(prof.get('persistent')))}): "
                          + ", ".join(f"<code>{e(k[:80])}</code>" for k in kernels[:8])
                          + (" …" if len(kernels) > 8 else "") + "</p>")
     for w in b.get("warnings", []):

@@ -20,7 +20,7 @@ def test_quick_cpu_run_writes_the_schema(tmp_path, capsys):
                 "rows", "load_average", "cudnn", "profile", "baseline", "warnings"):
         assert key in data, key
     assert data["cudnn"] == {"enabled": "n/a", "version": "n/a"}
-    assert data["profile"]["fp32"] == {"kernels": "n/a", "persistent": "n/a"}
+    assert data["profile"] == {"fp32 N=2 H=8": {"kernels": "n/a", "persistent": "n/a"}}
     assert "not cuDNN" in data["baseline"]
     check = data["check"]
     assert check["pass"] is True and check["backend"] == "torch", check

@@ -29,7 +29,7 @@ def _fake_out(tmp_path, dry=False, preflight="ok"):
              "settings": {"tf32": False, "repeats": 10, "timing": "CUDA events"},
              "check": {"pass": True, "cases": {"bf16": {"forward_error": 1e-3,
                                                         "grad_error": 2e-3, "pass": True}}},
-             "profile": {"bf16": {"kernels": ["synthetic_rnn_kernel"], "persistent": False}},
+             "profile": {"fp16 N=64 H=1024": {"kernels": ["synthetic_rnn_kernel"], "persistent": False}},
              "rows": ROWS, "warnings": [],
              "target": {"impl": "fused-graph", "pass": "fwdbwd", "N": 256, "H": 1024,
                         "dtype": "bf16", "min_ratio_to_cudnn": 0.5, "ratio": 0.65,

@@ -299,8 +299,11 @@ def _interpreting(t):
 
 
 def _tf32(dtype):
-    """TF32 products for float32 exactly when torch's own matmuls use them."""
-    return dtype == torch.float32 and torch.backends.cuda.matmul.allow_tf32
+    """The ``TF32`` switch of the one-step kernels: for float32 tiles, TF32 exactly when
+    torch's own matmuls use it (``torch.backends.cuda.matmul.allow_tf32``), else full
+    float32 ("ieee"); bf16 and fp16 tiles take Triton's default ("tf32", which means
+    nothing for them: their products are exact in the float32 accumulator)."""
+    return dtype != torch.float32 or torch.backends.cuda.matmul.allow_tf32
 
 
 def _upcast(t):
