@@ -25,8 +25,8 @@ Fairness: TF32 is set the same way for cuDNN and for our products
 off, or both on with ``--tf32 on``), recorded, and the fp32 rows are measured against the
 matching peak (FP32 or TF32); the caller's settings are restored afterwards. The JSON
 records whether cuDNN was enabled, its version, and the names of the GPU kernels of one
-profiled forward+backward of ``torch.nn.LSTM`` per dtype (so a reader can see whether cuDNN
-ran its persistent kernels); on a CPU these are ``"n/a"``.
+profiled forward+backward of ``torch.nn.LSTM`` per dtype and batch size at the largest
+``H`` (so a reader can see whether cuDNN ran a persistent kernel); on a CPU ``"n/a"``.
 
 Before timing, the fused layer is compared with a float64 ``torch.nn.LSTM``: the error of
 every output and gradient relative to the tensor's largest entry, against ``torch.nn.LSTM``'s
