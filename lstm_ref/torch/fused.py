@@ -440,15 +440,18 @@ class FusedLSTM(_Recurrent):
         self.cuda_graphs = cuda_graphs
         self._graphs = None  # one StepGraphs per layer and direction (on CUDA, cuda_graphs)
 
+    def _step_graphs(self, x, weight_hh):
+        """The :class:`StepGraphs` of the layer and direction whose recurrent weight is
+        ``weight_hh`` (one each), or None: CUDA graphs only on CUDA tensors."""
+        if not (self.cuda_graphs and x.device.type == "cuda"):
+            return None
+        if self._graphs is None:
+            self._graphs = {}
+        return self._graphs.setdefault(id(weight_hh), StepGraphs())
+
     def _layer(self, x, states, weights, reverse):
-        graphs = None
-        if self.cuda_graphs and x.device.type == "cuda":
-            if self._graphs is None:
-                self._graphs = {}
-            # the layer and direction, named by its own recurrent weight parameter
-            graphs = self._graphs.setdefault(id(weights[1]), StepGraphs())
         return fused_lstm_layer(x, *states, *weights, reverse=reverse, backend=self.backend,
-                                graphs=graphs)
+                                graphs=self._step_graphs(x, weights[1]))
 
     def forward(self, input, hx=None):
         """Returns ``(output, (h_n, c_n))``; see ``torch.nn.LSTM`` for the shapes."""

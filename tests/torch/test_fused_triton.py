@@ -73,9 +73,9 @@ def _step_args(N=3, H=5, dtype=torch.float32):
 
 def test_launch_refuses_a_strided_view():
     a, c_prev, gates, h, c = _step_args()
-    strided = torch.zeros(5, 3).t()  # (3, 5), strides (1, 3)
+    strided = torch.zeros(5, 3).t()  # (3, 5), strides (1, 3): the right shape, transposed
     with pytest.raises(ValueError, match=r"c_prev must be contiguous .*strides \(1, 3\)"):
-        tk.lstm_forward_pointwise(a, strided.contiguous().t().contiguous().t(), gates, h, c)
+        tk.lstm_forward_pointwise(a, strided, gates, h, c)
     wide = torch.zeros(3, 40)[:, ::2]  # (3, 20) with strides (40, 2)
     with pytest.raises(ValueError, match="a must be contiguous"):
         tk.lstm_forward_pointwise(wide, c_prev, gates, h, c)
