@@ -295,7 +295,8 @@ def test_resume_restores_every_setting_and_accepts_only_compatible_flags(corpus,
     assert load_checkpoint(ck)["step"] == 8
     capsys.readouterr()
     for argv, flag in ((["--model", "cudnn"], "--model"), (["--clip", "1.0"], "--clip"),
-                       (["--amp", "bf16"], "--amp"), (["--steps", "5"], "--steps")):
+                       (["--amp", "bf16"], "--amp"), (["--steps", "5"], "--steps"),
+                       ([], "--steps")):  # a finished run: nothing to continue
         assert main(["--checkpoint", ck, "--resume", *argv]) == 2
         err = capsys.readouterr().err
         assert err.startswith(f"error: {flag} ") and err.count("\n") == 1, err

@@ -320,9 +320,9 @@ def merge_resumed(config, ckpt, explicit=()):
             changes[name] = saved[name]
     merged = dataclasses.replace(config, **changes)
     done = ckpt["step"]
-    if "steps" in explicit and merged.steps <= done and done == saved.get("steps"):
-        raise ConfigError(f"--steps {merged.steps}: the checkpoint has already done {done} "
-                          "steps; ask for more to continue it")
+    if merged.steps == done:
+        raise ConfigError(f"--steps {merged.steps}: the checkpoint has already done its {done} "
+                          f"steps; give --steps above {done} to continue it")
     if merged.steps < done:
         raise ConfigError(f"--steps {merged.steps} is fewer than the {done} steps the "
                           "checkpoint has already done")
