@@ -51,6 +51,10 @@ __all__ = [
 ]
 
 LOCKED = (_ref.rnn_step_forward, _ref.rnn_step_backward, _ref.rnn_forward, _ref.rnn_backward)
+LIBRARIES = "numpy"
+"""In grading, a test cell whose function is computed with an autograd library or a
+library's recurrent cell earns nothing (:mod:`lstm_ref.grading.forbidden`)."""
+
 REFERENCE_EXERCISED = (
     "lstm_ref.numpy.rnn:rnn_step_forward",
     "lstm_ref.numpy.rnn:rnn_step_backward",

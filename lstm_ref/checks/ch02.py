@@ -49,6 +49,10 @@ __all__ = [
 ]
 
 LOCKED = (_ref.rnn_jacobian, _ref.jacobian_norms, _ref.norm_bound, _ref.clip_grad_norm)
+LIBRARIES = "numpy"
+"""In grading, a test cell whose function is computed with an autograd library or a
+library's recurrent cell earns nothing (:mod:`lstm_ref.grading.forbidden`)."""
+
 REFERENCE_EXERCISED = (
     "lstm_ref.numpy.vanishing:rnn_jacobian",
     "lstm_ref.numpy.vanishing:jacobian_norms",

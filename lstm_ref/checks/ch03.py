@@ -75,6 +75,10 @@ LOCKED = (
     _convert._to_numpy,
 )
 
+LIBRARIES = "numpy"
+"""In grading, a test cell whose function is computed with an autograd library or a
+library's recurrent cell earns nothing (:mod:`lstm_ref.grading.forbidden`)."""
+
 REFERENCE_EXERCISED = (
     "lstm_ref.numpy.lstm:lstm_step_forward",
     "lstm_ref.numpy.lstm:lstm_step_backward",

@@ -50,6 +50,10 @@ __all__ = [
     "REFERENCE_EXERCISED",
 ]
 
+LIBRARIES = "numpy"
+"""In grading, a test cell whose function is computed with an autograd library or a
+library's recurrent cell earns nothing (:mod:`lstm_ref.grading.forbidden`)."""
+
 REFERENCE_EXERCISED = (
     "lstm_ref.numpy.gru:gru_step_forward",
     "lstm_ref.numpy.gru:gru_step_backward",

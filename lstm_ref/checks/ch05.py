@@ -59,6 +59,10 @@ _EXERCISED_METHODS = (
     (_graph.Linear, ("updateOutput", "updateGradInput", "accGradParameters")),
 )
 
+LIBRARIES = "numpy"
+"""In grading, a test cell whose function is computed with an autograd library or a
+library's recurrent cell earns nothing (:mod:`lstm_ref.grading.forbidden`)."""
+
 REFERENCE_EXERCISED = tuple(
     f"{cls.__module__}:{cls.__qualname__}.{method}"
     for cls, methods in _EXERCISED_METHODS

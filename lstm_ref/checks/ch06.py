@@ -37,6 +37,9 @@ __all__ = [
     "PARAM_NAMES",
 ]
 
+LIBRARIES = "torch"
+"""Chapter 6 may use torch freely, autograd included (:mod:`lstm_ref.grading.forbidden`)."""
+
 REFERENCE_EXERCISED = (
     "lstm_ref.train.tbptt:make_streams",
     "lstm_ref.train.tbptt:segments",
