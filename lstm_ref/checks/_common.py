@@ -122,6 +122,15 @@ def expect_array(name, got, shape, dtype=None):
     return got
 
 
+def expect_not_constant(name, got):
+    """A shape check's points need a function that computes: an output holding one number
+    everywhere (zeros, a constant of the right shape) earns nothing."""
+    arr = np.asarray(got)
+    if arr.size > 1 and np.all(arr == arr.flat[0]):
+        raise CheckFailed(f"{name} holds the same number everywhere: the shape is right, but "
+                          "the points need an output computed from the inputs")
+
+
 def expect_close(name, got, expected, rtol=1e-7, atol=1e-10, hint=""):
     """Values must match the reference; the message never shows the expected numbers."""
     expect_array(name, got, expected.shape, dtype=None)

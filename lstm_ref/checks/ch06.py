@@ -20,7 +20,15 @@ graph) changes the losses, which the loss check catches.
 import numpy as np
 
 from ..train import tbptt as _ref
-from ._common import CheckFailed, call_learner, check, expect_close, expect_tuple, rng_for
+from ._common import (
+    CheckFailed,
+    call_learner,
+    check,
+    expect_close,
+    expect_not_constant,
+    expect_tuple,
+    rng_for,
+)
 
 __all__ = [
     "CheckFailed",
@@ -124,6 +132,7 @@ def streams_shape(make_streams, seed=0, L=50, batch=4):
         elif arr.ndim == 2 and arr.shape[1] == batch and arr.shape[0] == -(-L // batch):
             hint = ": drop the last L mod batch characters"
         raise CheckFailed(f"the streams have shape {arr.shape}, expected ({S}, {batch}){hint}")
+    expect_not_constant("the streams", arr)
     return f"the streams have shape ({S}, {batch}) (L={L})"
 
 
@@ -178,6 +187,8 @@ def segments_shapes(segments, seed=0, S=23, N=3, bptt=5):
             if arr.shape != tuple(ex.shape):
                 raise CheckFailed(f"segment {k}'s {name} has shape {arr.shape}, expected "
                                   f"{tuple(ex.shape)}")
+    expect_not_constant("the segments' inputs", np.concatenate(
+        [_as_array("x", x, integer=True).ravel() for x, _ in got]))
     return f"{len(expected)} segments of the right shapes (S={S}, N={N}, bptt={bptt})"
 
 
