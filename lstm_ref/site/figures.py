@@ -21,6 +21,7 @@ a reader sees, and fail on any colour problem. The hook changes nothing in how a
 looks. Importing this module does not import matplotlib.
 """
 
+import math
 import os
 from pathlib import Path
 
@@ -73,22 +74,24 @@ def _safe_colour(rgba, tol=0.02):
 
 
 def _dashes(line):
-    """A line's look apart from colour: its dash pattern (None when it draws no line) and
-    its marker (None when it has none)."""
+    """A line's look apart from colour: its dash pattern (None when it draws no line), its
+    marker (None when it has none) and its width, in steps of a factor 1.5 (a thin line
+    beside one 1.5 times as wide is told apart without its colour)."""
     style = line.get_linestyle()
     pattern = getattr(line, "_unscaled_dash_pattern", (0, style))  # private, matplotlib >= 3.5
     dashes = None if style in ("None", "none", "", " ") else tuple(
         pattern[1] if isinstance(pattern[1], (tuple, list)) else ())
     marker = line.get_marker()
     marker = None if marker in (None, "None", "none", "", " ") else str(marker)
-    return dashes, marker
+    width = round(math.log(max(float(line.get_linewidth()), 1e-3)) / math.log(1.5))
+    return dashes, marker, width
 
 
 def colour_problems(fig):
     """What in ``fig`` a colour-blind reader could not tell apart, as a list of strings.
 
-    - two lines of one axes that differ in colour but have the same dash pattern and marker
-      (told apart by colour alone);
+    - two lines of one axes that differ in colour but have the same dash pattern, marker and
+      width (told apart by colour alone);
     - a line, marker or filled area whose colour is neither grey nor in :data:`PALETTE`;
     - an image drawn with a colour map of :data:`RAINBOW_CMAPS`.
     """
@@ -106,10 +109,11 @@ def colour_problems(fig):
             if not _safe_colour(colour):
                 out.append(f"{where}: line {ln.get_label()!r} in {ln.get_color()!r}, not in the palette")
             looks.setdefault(_dashes(ln), {}).setdefault(colour[:3], ln.get_label())
-        for (dashes, marker), colours in looks.items():
+        for colours in looks.values():
             if len(colours) > 1:
                 names = ", ".join(repr(v) for v in colours.values())
-                out.append(f"{where}: lines {names} differ by colour alone (same dashes and marker)")
+                out.append(f"{where}: lines {names} differ by colour alone "
+                           "(same dashes, marker and width)")
         for coll in ax.collections:
             if not coll.get_visible():
                 continue
