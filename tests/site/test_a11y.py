@@ -261,7 +261,7 @@ def test_colour_audit_catches_colour_only_lines_and_missing_records(tmp_path):
 
     save("bad.png", lambda ax: (ax.plot([0, 1], "-", color="red", label="a"),
                                 ax.plot([1, 0], "-", color="#0072B2", label="b")))
-    save("good.png", lambda ax: (ax.plot([0, 1], "-", color="#D55E00", label="a"),
+    save("good.png", lambda ax: (ax.plot([0, 1], "-", color="#D55E00", lw=1.0, label="a"),
                                  ax.plot([1, 0], "--", color="#0072B2", label="b"),
                                  ax.plot([0, 0], "-", color="0.75", lw=0.8, label="raw"),
                                  ax.plot([1, 1], "-", color="#0072B2", lw=1.5, label="smooth")))
