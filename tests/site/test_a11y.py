@@ -5,12 +5,13 @@ Four audits run on every page of the toc and on the pages Sphinx adds (search, i
 - **axe-core** (the copy bundled with ``axe-playwright-python``), with the WCAG 2.0/2.1 A
   and AA rules and axe's best practices: no violation of impact ``serious`` or
   ``critical``. Lesser ones (``moderate``, ``minor``) are printed, not failed.
-- **Text alternatives that say something.** Every ``<img>`` in the page's content has an
-  ``alt`` of at least ``MIN_ALT_WORDS`` words that is not a file name (Sphinx and myst-nb
-  write the image's path when a page gives none), and every ``<svg>`` that is not hidden
-  from assistive technology has ``role="img"`` and such a name (``aria-label``,
-  ``aria-labelledby`` or a ``<title>``). axe accepts ``alt="_images/3f2a....png"``; this
-  audit does not.
+- **Text alternatives that say something.** Every ``<img>`` in the page's content (the
+  article, not the theme's buttons and menus, which axe checks) has an ``alt`` of at least
+  ``MIN_ALT_WORDS`` words that is not a file name (Sphinx and myst-nb write the image's
+  path when a page gives none), and every ``<svg>`` there that is not hidden from assistive
+  technology nor an icon inside a button or link has ``role="img"`` and such a name
+  (``aria-label``, ``aria-labelledby`` or a ``<title>``). axe accepts
+  ``alt="_images/3f2a....png"``; this audit does not.
 - **Maths a screen reader can read.** Every formula MathJax typeset carries its assistive
   MathML (``mjx-assistive-mml`` holding a non-empty ``<math>``), which screen readers read
   instead of the visual glyphs.
@@ -45,7 +46,8 @@ EXTRA_PAGES = ["search", "genindex"]
 
 # Text alternatives: what every image and every visible SVG is called.
 ALT_TEXT = r"""() => {
-    const content = document.querySelector("main") || document.body;
+    const content = document.querySelector("article.bd-article, main article, article, main")
+        || document.body;
     const hidden = e => !!e.closest("[aria-hidden='true']");
     const nameOf = svg => {
         const label = svg.getAttribute("aria-label");
@@ -56,14 +58,13 @@ ALT_TEXT = r"""() => {
         return title ? title.textContent : null;
     };
     const out = [];
-    for (const img of document.images) {
+    for (const img of content.querySelectorAll("img")) {
         if (hidden(img)) continue;
-        const alt = img.getAttribute("alt");
-        const decorative = alt === "" && !content.contains(img);  // theme chrome only
-        if (!decorative) out.push({kind: "img", src: img.getAttribute("src"), name: alt});
+        out.push({kind: "img", src: img.getAttribute("src"), name: img.getAttribute("alt")});
     }
-    for (const svg of document.querySelectorAll("svg")) {
+    for (const svg of content.querySelectorAll("svg")) {
         if (hidden(svg) || (svg.parentElement && svg.parentElement.closest("svg"))) continue;
+        if (svg.closest("button, a, [role='button']")) continue;  // an icon: the control is named
         const role = svg.getAttribute("role");
         if (role === "presentation" || role === "none") {
             if (svg.querySelector("text")) out.push({kind: "svg", role, name: null,
@@ -224,11 +225,12 @@ def test_alt_audit_catches_file_names_short_names_and_unnamed_svg(browser):
         '<svg width="100" height="20"><text x="0" y="15">x feeds h</text></svg>'
         '<svg width="100" height="20" role="img" aria-label="A graph: x feeds h.">'
         '<text x="0" y="15">x feeds h</text></svg>'
-        '<svg aria-hidden="true" width="10" height="10"><circle r="4"/></svg>')))
+        '<svg aria-hidden="true" width="10" height="10"><circle r="4"/></svg>'
+        '<button aria-label="Copy the code"><svg width="10" height="10"><circle r="4"/></svg></button>')))
     text = "\n".join(result["alt"])
     assert "is a file name" in text and "'plot' is too short" in text, text
     assert 'needs role="img"' in text and "no text alternative" in text, text
-    assert len(result["alt"]) == 4, text  # the good image, named SVG and hidden icon pass
+    assert len(result["alt"]) == 4, text  # the good image, named SVG and the icons pass
 
 
 def test_math_audit_catches_formulas_without_assistive_mathml(browser):
