@@ -46,8 +46,8 @@ EXTRA_PAGES = ["search", "genindex"]
 
 # Text alternatives: what every image and every visible SVG is called.
 ALT_TEXT = r"""() => {
-    const content = document.querySelector("article.bd-article, main article, article, main")
-        || document.body;
+    const content = ["article.bd-article", "main article", "article", "main"]
+        .map(sel => document.querySelector(sel)).find(Boolean) || document.body;
     const hidden = e => !!e.closest("[aria-hidden='true']");
     const nameOf = svg => {
         const label = svg.getAttribute("aria-label");
