@@ -66,6 +66,41 @@ MIN_SVG_TEXT_PX = 10.0
 # and reformatting it would mislead; every other code block fits the column.
 LONG_LISTINGS = frozenset()
 
+# Code blocks wider than the column that were there when the rule came (issue 19, item 22),
+# per page: a ratchet, not a permission. The column holds 77 characters of code (688 px,
+# 16 px padding each side, 8.43 px a character at the theme's 14 px monospace), and the
+# course's code was written to 100 columns. A page fails when it has MORE such blocks than
+# recorded here; when a page is reformatted, lower its number (to 0, then drop the entry).
+CODE_WIDTH_DEBT = {
+    "book/chapters/ch01_rnn/bptt": 4,
+    "book/chapters/ch01_rnn/forward": 3,
+    "book/chapters/ch01_rnn/practice": 3,
+    "book/chapters/ch01_rnn/rnn_exercises": 7,
+    "book/chapters/ch02_vanishing/clipping": 5,
+    "book/chapters/ch02_vanishing/measurement": 4,
+    "book/chapters/ch02_vanishing/vanishing_exercises": 7,
+    "book/chapters/ch03_lstm/adding_problem": 6,
+    "book/chapters/ch03_lstm/backward": 2,
+    "book/chapters/ch03_lstm/carousel": 2,
+    "book/chapters/ch03_lstm/lstm_exercises": 7,
+    "book/chapters/ch03_lstm/practice": 3,
+    "book/chapters/ch04_variants/ablation": 7,
+    "book/chapters/ch04_variants/gru": 4,
+    "book/chapters/ch04_variants/lstm_variants": 4,
+    "book/chapters/ch04_variants/stacked_bidirectional": 3,
+    "book/chapters/ch04_variants/variants_exercises": 5,
+    "book/chapters/ch05_nngraph/charrnn": 7,
+    "book/chapters/ch05_nngraph/lstm_graphs": 4,
+    "book/chapters/ch05_nngraph/nngraph": 6,
+    "book/chapters/ch05_nngraph/nngraph_exercises": 14,
+    "book/chapters/ch06_gpu/gpu_exercises": 7,
+    "book/chapters/ch06_gpu/index": 2,
+    "book/chapters/ch06_gpu/practice": 6,
+    "book/chapters/ch06_gpu/sequential": 7,
+    "book/chapters/ch06_gpu/tbptt": 5,
+}
+CODE_OVERFLOW = ("code block", "hidden-input code")
+
 # Raw Markdown/LaTeX that must never reach the reader's text.
 RAW_SOURCE = {
     "a raw Markdown table": re.compile(r"\|\s*:?-{3,}:?\s*\|"),
@@ -81,7 +116,7 @@ OVERFLOW = r"""(allowed) => {
     const article = document.querySelector("article.bd-article, main article, article") || main;
     const style = getComputedStyle(article);
     const column = article.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
-    const firstLine = e => ((e.innerText || "").split("\n").find(l => l.trim()) || "").trim();
+    const firstLine = e => ((e.textContent || "").split("\n").find(l => l.trim()) || "").trim();
     const isCode = e => e.matches("pre") && !!e.closest(".highlight") && !e.closest(".cell_output, .output");
     const mayScroll = e => isCode(e) || e.closest(".cell_input, .highlight") && !e.closest(".cell_output, .output")
         || (e.matches("mjx-container[display='true']")
@@ -110,7 +145,9 @@ OVERFLOW = r"""(allowed) => {
         const line = firstLine(e);
         if (allowed.some(a => line.startsWith(a))) continue;
         if (e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().width > column + 1) {
-            out.push(`code block ${e.scrollWidth}px wide in ${e.clientWidth}px ` +
+            const where = e.closest("details.hide, .toggle-hidden, .tag_hide-input, .tag_hide-cell")
+                ? "hidden-input code" : "code block";
+            out.push(`${where} ${e.scrollWidth}px wide in ${e.clientWidth}px ` +
                      `(column ${Math.round(column)}px), first line ${JSON.stringify(line.slice(0, 60))}`);
         }
     }
@@ -290,6 +327,17 @@ def long_listings(path, listings=LONG_LISTINGS):
     return [line for page, line in listings if page == docname]
 
 
+def code_width_problems(docname, overflow, debt=CODE_WIDTH_DEBT):
+    """The code blocks of OVERFLOW's list, when a page has more than ``debt`` records."""
+    code = [o for o in overflow if o.startswith(CODE_OVERFLOW)]
+    allowed = debt.get(docname, 0)
+    if len(code) <= allowed:
+        return []
+    return [f"{len(code)} code blocks wider than the column where CODE_WIDTH_DEBT records "
+            f"{allowed}: reformat to 77 characters (or name a deliberate long listing in "
+            "LONG_LISTINGS)"] + code
+
+
 def svg_text_problems(items, minimum=MIN_SVG_TEXT_PX):
     """SVGs whose smallest text is below ``minimum`` CSS px as displayed."""
     return [f"{item['where']}: smallest text {item['min']:.1f}px as displayed "
@@ -345,7 +393,8 @@ def figure_text_problems(site, page_path, images, minimum=MIN_FIGURE_TEXT_PX):
 def reader_problems(site, page_path, state):
     """Everything of the module's reading rules that ``state`` breaks."""
     problems = raw_source_problems(state["text"], state["mathText"])
-    problems += [f"overflows: {o}" for o in state["overflow"]]
+    problems += [f"overflows: {o}" for o in state["overflow"] if not o.startswith(CODE_OVERFLOW)]
+    problems += code_width_problems(page_path.removesuffix(".html"), state["overflow"])
     problems += equation_problems(state["equations"])
     fav = state["favicon"]
     if not fav["linked"] or fav["status"] != 200 or "image" not in (fav["type"] or ""):
@@ -536,6 +585,8 @@ def test_overflow_catches_wide_tables_and_code_blocks(browser):
     assert overflow[0].startswith("table ") and "in a 600px column" in overflow[0], text
     assert overflow[1].startswith("code block") and "def too_long" in overflow[1], text
     assert long_listings("a/b.html", {("a/b", "def x"), ("a/c", "def y")}) == ["def x"]
+    assert code_width_problems("a/b", overflow, debt={})[1:] == [overflow[1]]
+    assert code_width_problems("a/b", overflow, debt={"a/b": 1}) == []
 
 
 SVG_FIXTURE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>svg</title>
