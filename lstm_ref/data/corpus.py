@@ -123,9 +123,14 @@ class Vocabulary:
 def split_text(text, val_frac=0.05, test_frac=0.05):
     """Cut ``text`` into contiguous train, validation and test parts, in this order.
 
-    char-rnn keeps the first 95% for training and the last 5% for validation (its defaults
-    ``train_frac 0.95``, ``val_frac 0.05``); here the end is split once more, so a held-out
-    test part is never used to choose anything.
+    The split is made on the text, before any batching: validation and test are each one
+    contiguous stretch at the end of the text, and a held-out test part is never used to
+    choose anything. char-rnn splits differently. Its ``CharSplitLMMinibatchLoader`` views
+    the whole text as ``batch_size`` rows (``batch_size`` contiguous streams), cuts the rows
+    into batches of ``seq_length`` columns, and keeps the last 5% of those batches for
+    validation (``train.lua``'s defaults ``train_frac 0.95``, ``val_frac 0.05``). Its
+    validation text is therefore the tail of each stream: ``batch_size`` short pieces spread
+    through the text, not the last 5% of the text.
 
     Args:
         text: the corpus.

@@ -21,6 +21,16 @@ import sysconfig
 
 RENDERER = "graphviz-pure"
 
+# Sizes of a drawing. A wide graph is shrunk to the width of the book's column, and its
+# labels with it: the book's site tests want every label at least 10 CSS px as displayed
+# (tests/site/test_browser.py, MIN_SVG_TEXT_PX). Labels and edge numbers are 11 pt, nodes
+# sit closer than Graphviz's defaults (nodesep 0.25 in, margin 0.11,0.055 in), so that
+# char-rnn's 2-layer graph is 672 pt wide instead of 774 pt and its labels show at about
+# 11 px in a 684 px column (8.8 px for the edge numbers before).
+LABEL_PT = "11"
+NODESEP = "0.15"
+NODE_MARGIN = "0.06,0.03"
+
 
 def _quote(value):
     """A DOT double-quoted string (newlines become DOT's centred line breaks)."""
@@ -75,10 +85,10 @@ def to_dot(gmodule, title=None, backward=False):
         f"digraph {_quote(title)} {{",
         "  graph " + _attributes({
             "label": title, "labelloc": "t", "fontname": "Helvetica", "fontsize": "12",
-            "rankdir": "BT" if backward else "TB",
+            "rankdir": "BT" if backward else "TB", "nodesep": NODESEP,
         }) + ";",
-        '  node [fontname="Helvetica", fontsize="11"];',
-        '  edge [fontname="Helvetica", fontsize="10"];',
+        f'  node [fontname="Helvetica", fontsize="{LABEL_PT}", margin="{NODE_MARGIN}"];',
+        f'  edge [fontname="Helvetica", fontsize="{LABEL_PT}"];',
     ]
     for node in gmodule.forwardnodes:
         attrs = _node_attributes(node, number[node], node in inputs, node in outputs)

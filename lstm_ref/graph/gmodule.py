@@ -224,25 +224,29 @@ class gModule(Module):
         return self.output
 
     def updateGradInput(self, input, gradOutput):
-        """Run the graph backward (after :meth:`forward` on the same ``input``).
+        """Run the graph backward (after :meth:`forward` on the same input).
 
         Args:
-            input: the input of the last forward (the graph uses what it kept from it).
-            gradOutput: the gradient on the output: one value for one output node, else a
-                list of one per output node.
+            input: the input of the last forward (the graph uses what it
+                kept from it).
+            gradOutput: the gradient on the output: one value for one output
+                node, else a list of one per output node.
 
         Returns:
-            The gradient on the input: one value, or a list of one per input node.
+            The gradient on the input: one value, or a list of one per input
+            node.
         """
         if self._inputs is None:
-            raise RuntimeError("backward called before forward: run forward(input) first")
+            raise RuntimeError(
+                "backward called before forward: run forward(input) first")
         n = len(self.output_nodes)
         if n == 1:
             gos = [gradOutput]
-        elif not isinstance(gradOutput, (list, tuple)) or len(gradOutput) != n:
+        elif (not isinstance(gradOutput, (list, tuple))
+              or len(gradOutput) != n):
             raise ValueError(
-                f"this gModule has {n} outputs: expected a list of {n} gradOutputs, got "
-                f"{_describe(gradOutput)}"
+                f"this gModule has {n} outputs: expected a list of {n} "
+                f"gradOutputs, got {_describe(gradOutput)}"
             )
         else:
             gos = list(gradOutput)
@@ -252,11 +256,13 @@ class gModule(Module):
         pending = {}  # node -> sum of the gradients received so far
 
         def send(node, grad):
-            pending[node] = grad if node not in pending else add_nested(pending[node], grad)
+            if node in pending:
+                grad = add_nested(pending[node], grad)
+            pending[node] = grad
 
         for node, g in zip(self.output_nodes, gos):
             send(node, g)
-        slots = {}  # split node -> the list of its select nodes' gradients
+        slots = {}  # split node -> its select nodes' gradients, in a list
         self._grads, grad_in = {}, {}
         for node in self.backwardnodes:
             if node.split_outputs is not None:
@@ -266,7 +272,8 @@ class gModule(Module):
             self._grads[node] = g
             if node.select_index is not None:
                 split = node.parents[0]
-                slots.setdefault(split, [None] * split.split_outputs)[node.select_index] = g
+                slot = slots.setdefault(split, [None] * split.split_outputs)
+                slot[node.select_index] = g
                 continue
             if node.module is None:  # a split passes the list of gradients on
                 gi = g
@@ -277,10 +284,12 @@ class gModule(Module):
             elif len(node.parents) == 1:
                 send(node.parents[0], gi)
             else:
-                if not isinstance(gi, (list, tuple)) or len(gi) != len(node.parents):
+                if (not isinstance(gi, (list, tuple))
+                        or len(gi) != len(node.parents)):
                     raise ValueError(
-                        f"the node {node.kind()} made at {node.debug_label} has "
-                        f"{len(node.parents)} inputs but its gradInput is {_describe(gi)}"
+                        f"the node {node.kind()} made at {node.debug_label} "
+                        f"has {len(node.parents)} inputs but its gradInput "
+                        f"is {_describe(gi)}"
                     )
                 for parent, gp in zip(node.parents, gi):
                     send(parent, gp)

@@ -69,13 +69,15 @@ def _check_sizes(input_size, rnn_size):
 
 
 def _cell_update(in_gate, forget_gate, out_gate, in_transform, prev_c):
-    """The nodes of :math:`c_t = f c_{t-1} + i g` and :math:`h_t = o \\tanh(c_t)`."""
+    """The nodes of :math:`c_t = f c_{t-1} + i g` and
+    :math:`h_t = o \\tanh(c_t)`."""
     c_forget = CMulTable()([forget_gate, prev_c])  # what the cell keeps
     c_input = CMulTable()([in_gate, in_transform])  # what it writes
     next_c = CAddTable()([c_forget, c_input])
     c_transform = Tanh()(next_c)
     next_h = CMulTable()([out_gate, c_transform])
-    annotate_nodes(skip=("in_gate", "forget_gate", "out_gate", "in_transform", "prev_c"))
+    annotate_nodes(skip=("in_gate", "forget_gate", "out_gate",
+                         "in_transform", "prev_c"))
     return next_c, next_h
 
 
@@ -94,8 +96,10 @@ def _cell_inputs():
 
 def _four_sums_layer(x, prev_c, prev_h, input_size, rnn_size, layer, rng):
     def new_input_sum(gate):
-        i2h = Linear(input_size, rnn_size, rng=rng)(x).annotate(name=f"i2h_{layer}_{gate}")
-        h2h = Linear(rnn_size, rnn_size, rng=rng)(prev_h).annotate(name=f"h2h_{layer}_{gate}")
+        i2h = Linear(input_size, rnn_size, rng=rng)(x)
+        h2h = Linear(rnn_size, rnn_size, rng=rng)(prev_h)
+        i2h.annotate(name=f"i2h_{layer}_{gate}")
+        h2h.annotate(name=f"h2h_{layer}_{gate}")
         return CAddTable()([i2h, h2h]).annotate(name=f"{gate}_sum")
 
     in_gate = Sigmoid()(new_input_sum("i"))
@@ -103,7 +107,8 @@ def _four_sums_layer(x, prev_c, prev_h, input_size, rnn_size, layer, rng):
     out_gate = Sigmoid()(new_input_sum("o"))
     in_transform = Tanh()(new_input_sum("g"))
     annotate_nodes(skip=_LAYER_ARGS)  # diagrams show these names
-    return _cell_update(in_gate, forget_gate, out_gate, in_transform, prev_c)
+    return _cell_update(in_gate, forget_gate, out_gate, in_transform,
+                        prev_c)
 
 
 def lstm_four_sums(input_size, rnn_size, rng=None):
@@ -162,15 +167,19 @@ def lstm_narrow(input_size, rnn_size, rng=None):
 
 # --- (c) fused sums, Reshape + SplitTable -----------------------------------------------------
 
-def _reshape_split_layer(x, prev_c, prev_h, input_size, rnn_size, layer, rng):
-    all_input_sums = _fused_sums(x, prev_h, input_size, rnn_size, layer, rng)
+def _reshape_split_layer(x, prev_c, prev_h, input_size, rnn_size, layer,
+                         rng):
+    all_input_sums = _fused_sums(x, prev_h, input_size, rnn_size, layer,
+                                 rng)
     reshaped = Reshape(4, rnn_size)(all_input_sums)  # (N, 4, H)
     split = SplitTable(-2)(reshaped)
     n1, n2, n3, n4 = split.split(4)
-    in_gate, forget_gate, out_gate = Sigmoid()(n1), Sigmoid()(n2), Sigmoid()(n3)
+    in_gate, forget_gate = Sigmoid()(n1), Sigmoid()(n2)
+    out_gate = Sigmoid()(n3)
     in_transform = Tanh()(n4)
     annotate_nodes(skip=_LAYER_ARGS)
-    return _cell_update(in_gate, forget_gate, out_gate, in_transform, prev_c)
+    return _cell_update(in_gate, forget_gate, out_gate, in_transform,
+                        prev_c)
 
 
 def lstm_reshape_split(input_size, rnn_size, rng=None):

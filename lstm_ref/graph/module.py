@@ -60,12 +60,16 @@ class Module:
         return self.updateOutput(input)
 
     def backward(self, input, gradOutput, scale=1.0):
-        """``updateGradInput`` then ``accGradParameters``; returns the gradient on ``input``.
+        """``updateGradInput`` then ``accGradParameters``.
 
         Args:
             input: the input of the last :meth:`forward`.
-            gradOutput: the gradient of the loss on the output (same structure as it).
+            gradOutput: the gradient of the loss on the output (same
+                structure as the output).
             scale: the factor applied to the parameter gradients added.
+
+        Returns:
+            The gradient on ``input``.
         """
         gradInput = self.updateGradInput(input, gradOutput)
         self.accGradParameters(input, gradOutput, scale)

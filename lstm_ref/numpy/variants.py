@@ -22,7 +22,8 @@ connections (Gers & Schmidhuber, 2000: diagonal weights; the input and forget ga
 variant   change
 ========  ===============================================================================
 NIG       no input gate: :math:`i_t = 1`
-NFG       no forget gate: :math:`f_t = 1` (the 1997 LSTM of Hochreiter & Schmidhuber)
+NFG       no forget gate: :math:`f_t = 1` (as in 1997, Hochreiter & Schmidhuber; here with
+          peepholes)
 NOG       no output gate: :math:`o_t = 1`
 NIAF      no input activation function: :math:`g_t = x_t W_{xg} + h_{t-1} W_{hg} + b_g`
 NOAF      no output activation function: :math:`h_t = o_t \odot c_t`

@@ -11,17 +11,23 @@ What a reader sees, checked the same way on every page (each rule below can fail
 
 - no raw Markdown table (``| --- |``) and no LaTeX escape (``\\_``, ``\\texttt``) in the
   text, and no backslash in the text MathJax typeset (a macro it printed instead of reading);
-- nothing overflows horizontally. The rule: prose, cell outputs, figures, images and tables
-  must fit the column (``scrollWidth <= clientWidth``); only code *listings* (a cell's
-  input, a ``literalinclude``) and display equations may scroll sideways, on purpose:
-  wrapping code misleads and an equation cannot wrap (``book/_static/course.css`` gives a
-  display equation its own scrollbar). The page itself never scrolls sideways;
+- nothing overflows horizontally. The rule: prose, cell outputs, figures and images must
+  fit their box (``scrollWidth <= clientWidth``), and every table and every code block must
+  fit the column: a table is measured at its full width (the theme puts it in a scrolling
+  box, which hides the overflow from the first rule), a code block by its longest line. Only
+  display equations (an equation cannot wrap; ``book/_static/course.css`` gives one its own
+  scrollbar) and the few deliberate long listings of ``LONG_LISTINGS`` may scroll sideways.
+  The page itself never scrolls sideways;
 - the page has a favicon and it loads (a browser asks for one on a first visit);
 - equation numbers start at (1) on every page and run (1), (2), ... in reading order;
 - one search box;
 - the text of every matplotlib figure is at least ``MIN_FIGURE_TEXT_PX`` CSS pixels high as
   displayed: the PNG records its smallest font size and dpi (``lstm_ref.site.figures``), the
-  page gives the displayed and natural widths. A matplotlib PNG without that record fails.
+  page gives the displayed and natural widths. A matplotlib PNG without that record fails;
+- the text of every SVG (a graph drawing, inline or as an ``<img>``) is at least
+  ``MIN_SVG_TEXT_PX`` CSS pixels high as displayed: each ``<text>``'s font size times the
+  scale from the SVG's units to the screen (an ``<img>``'s SVG is laid out off-screen at the
+  size the image is shown).
 """
 
 import base64
@@ -48,6 +54,53 @@ WAIT_MATHJAX = """async () => {
 # Smallest text in a figure, in CSS pixels at the size the figure is displayed.
 MIN_FIGURE_TEXT_PX = 9.0
 
+# Smallest text in an SVG drawing (the graph diagrams of chapter 5), in CSS pixels as
+# displayed. The labels of a graph are what a reader must read (module names, annotations,
+# input positions), not tick labels: 10 px is about the smallest size of the theme's own
+# small print (the 0.65-0.7 rem of footnote markers and sidebar captions, at 16 px to the
+# rem), and below it the 8-9 px labels of issue 19 were hard to read.
+MIN_SVG_TEXT_PX = 10.0
+
+# Code listings allowed to scroll sideways, as (page, the start of the listing's first
+# non-empty line). Keep it short: a listing belongs here only when it is deliberately long
+# and reformatting it would mislead; every other code block fits the column.
+LONG_LISTINGS = frozenset()
+
+# Code blocks wider than the column that were there when the rule came (issue 19, item 22),
+# per page: a ratchet, not a permission. The column holds 77 characters of code (688 px,
+# 16 px padding each side, 8.43 px a character at the theme's 14 px monospace), and the
+# course's code was written to 100 columns. A page fails when it has MORE such blocks than
+# recorded here; when a page is reformatted, lower its number (to 0, then drop the entry).
+CODE_WIDTH_DEBT = {
+    "book/chapters/ch01_rnn/bptt": 4,
+    "book/chapters/ch01_rnn/forward": 3,
+    "book/chapters/ch01_rnn/practice": 3,
+    "book/chapters/ch01_rnn/rnn_exercises": 7,
+    "book/chapters/ch02_vanishing/clipping": 5,
+    "book/chapters/ch02_vanishing/measurement": 4,
+    "book/chapters/ch02_vanishing/vanishing_exercises": 7,
+    "book/chapters/ch03_lstm/adding_problem": 6,
+    "book/chapters/ch03_lstm/backward": 2,
+    "book/chapters/ch03_lstm/carousel": 2,
+    "book/chapters/ch03_lstm/lstm_exercises": 7,
+    "book/chapters/ch03_lstm/practice": 3,
+    "book/chapters/ch04_variants/ablation": 7,
+    "book/chapters/ch04_variants/gru": 4,
+    "book/chapters/ch04_variants/lstm_variants": 4,
+    "book/chapters/ch04_variants/stacked_bidirectional": 3,
+    "book/chapters/ch04_variants/variants_exercises": 5,
+    "book/chapters/ch05_nngraph/charrnn": 7,
+    "book/chapters/ch05_nngraph/lstm_graphs": 4,
+    "book/chapters/ch05_nngraph/nngraph": 6,
+    "book/chapters/ch05_nngraph/nngraph_exercises": 14,
+    "book/chapters/ch06_gpu/gpu_exercises": 7,
+    "book/chapters/ch06_gpu/index": 2,
+    "book/chapters/ch06_gpu/practice": 6,
+    "book/chapters/ch06_gpu/sequential": 7,
+    "book/chapters/ch06_gpu/tbptt": 5,
+}
+CODE_OVERFLOW = ("code block", "hidden-input code")
+
 # Raw Markdown/LaTeX that must never reach the reader's text.
 RAW_SOURCE = {
     "a raw Markdown table": re.compile(r"\|\s*:?-{3,}:?\s*\|"),
@@ -56,10 +109,16 @@ RAW_SOURCE = {
     "$$": re.compile(r"\$\$"),
 }
 
-# Elements that must fit the column, and those allowed to scroll (code listings).
-OVERFLOW = """() => {
+# Elements that must fit the column; code blocks and tables, measured against the column;
+# display equations and the listings named in `allowed` (LONG_LISTINGS) may scroll.
+OVERFLOW = r"""(allowed) => {
     const main = document.querySelector("main, article, body");
-    const mayScroll = e => (e.closest(".cell_input, .highlight") && !e.closest(".cell_output, .output"))
+    const article = document.querySelector("article.bd-article, main article, article") || main;
+    const style = getComputedStyle(article);
+    const column = article.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    const firstLine = e => ((e.textContent || "").split("\n").find(l => l.trim()) || "").trim();
+    const isCode = e => e.matches("pre") && !!e.closest(".highlight") && !e.closest(".cell_output, .output");
+    const mayScroll = e => isCode(e) || e.closest(".cell_input, .highlight") && !e.closest(".cell_output, .output")
         || (e.matches("mjx-container[display='true']")
             && ["auto", "scroll"].includes(getComputedStyle(e).overflowX));
     const checked = main.querySelectorAll(
@@ -72,6 +131,24 @@ OVERFLOW = """() => {
             out.push(`${e.tagName.toLowerCase()}.${[...e.classList].join(".")}: ` +
                      `${e.scrollWidth}px of content in ${e.clientWidth}px: ` +
                      JSON.stringify((e.innerText || e.getAttribute("src") || "").slice(0, 60)));
+        }
+    }
+    for (const t of main.querySelectorAll("table")) {
+        const width = t.getBoundingClientRect().width;
+        if (width > column + 1) {
+            out.push(`table ${Math.round(width)}px wide in a ${Math.round(column)}px column: ` +
+                     JSON.stringify((t.innerText || "").replace(/\s+/g, " ").slice(0, 60)));
+        }
+    }
+    for (const e of main.querySelectorAll("pre")) {
+        if (!isCode(e) || e.clientWidth === 0) continue;
+        const line = firstLine(e);
+        if (allowed.some(a => line.startsWith(a))) continue;
+        if (e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().width > column + 1) {
+            const where = e.closest("details.hide, .toggle-hidden, .tag_hide-input, .tag_hide-cell")
+                ? "hidden-input code" : "code block";
+            out.push(`${where} ${e.scrollWidth}px wide in ${e.clientWidth}px ` +
+                     `(column ${Math.round(column)}px), first line ${JSON.stringify(line.slice(0, 60))}`);
         }
     }
     const root = document.documentElement;
@@ -117,6 +194,52 @@ IMAGES = """() => {
     return Array.from(document.images).map(i => ({
         src: i.getAttribute("src"), natural: i.naturalWidth,
         displayed: i.clientWidth || Math.min(i.naturalWidth, content.clientWidth)}));
+}"""
+
+# The smallest text of every SVG as displayed: inline ones measured in place, an <img>'s SVG
+# laid out off-screen at the size the image is shown. Returns one item per SVG with text.
+SVG_TEXT = r"""async () => {
+    const hidden = e => !!e.closest("[aria-hidden='true']");
+    const smallest = svg => {
+        let min = Infinity, sample = "";
+        for (const t of svg.querySelectorAll("text")) {
+            const text = (t.textContent || "").trim();
+            const ctm = t.getScreenCTM();
+            if (!text || !ctm) continue;
+            const px = parseFloat(getComputedStyle(t).fontSize) * Math.hypot(ctm.a, ctm.b);
+            if (px < min) { min = px; sample = text; }
+        }
+        return {min, sample};
+    };
+    const out = [];
+    for (const svg of document.querySelectorAll("svg")) {
+        if (hidden(svg) || (svg.parentElement && svg.parentElement.closest("svg"))) continue;
+        if (!svg.querySelector("text") || svg.getBoundingClientRect().width === 0) continue;
+        const label = svg.getAttribute("aria-label") || (svg.querySelector("title") || {}).textContent || "";
+        out.push({where: "inline svg " + JSON.stringify(label.slice(0, 40)), ...smallest(svg)});
+    }
+    for (const img of document.images) {
+        const src = img.currentSrc || img.src;
+        if (!/\.svg([?#]|$)/i.test(src) && !src.startsWith("data:image/svg")) continue;
+        if (!img.clientWidth) continue;
+        const markup = await (await fetch(src)).text();
+        const doc = new DOMParser().parseFromString(markup, "image/svg+xml");
+        const svg = doc.documentElement;
+        if (svg.tagName.toLowerCase() !== "svg") continue;
+        if (!svg.getAttribute("viewBox")) {
+            const px = v => parseFloat(v) * (/pt$/.test(v || "") ? 4 / 3 : 1);
+            svg.setAttribute("viewBox", `0 0 ${px(svg.getAttribute("width"))} ${px(svg.getAttribute("height"))}`);
+        }
+        svg.setAttribute("width", img.clientWidth);
+        svg.setAttribute("height", img.clientHeight);
+        const holder = document.createElement("div");
+        holder.style.cssText = "position: absolute; left: -20000px; top: 0;";
+        holder.appendChild(document.importNode(svg, true));
+        document.body.appendChild(holder);
+        out.push({where: "<img> " + img.getAttribute("src"), ...smallest(holder.querySelector("svg"))});
+        holder.remove();
+    }
+    return out.filter(o => o.min !== Infinity);
 }"""
 
 # The page's state after typesetting: what a reader would see.
@@ -187,7 +310,8 @@ def open_page(browser, base, path):
         page.evaluate(WAIT_MATHJAX)
         page.wait_for_load_state("networkidle", timeout=15_000)
         state = page.evaluate(INSPECT)
-        state["overflow"] = page.evaluate(OVERFLOW)
+        state["overflow"] = page.evaluate(OVERFLOW, long_listings(path))
+        state["svg_text"] = page.evaluate(SVG_TEXT)
         state["equations"] = page.evaluate(EQUATION_NUMBERS)
         state["favicon"] = page.evaluate(FAVICON)
         state["search"] = page.evaluate(SEARCH_BOXES)
@@ -195,6 +319,30 @@ def open_page(browser, base, path):
     finally:
         context.close()
     return log, state
+
+
+def long_listings(path, listings=LONG_LISTINGS):
+    """The first lines of the listings of page ``path`` (``x/y.html``) allowed to scroll."""
+    docname = path.removesuffix(".html")
+    return [line for page, line in listings if page == docname]
+
+
+def code_width_problems(docname, overflow, debt=CODE_WIDTH_DEBT):
+    """The code blocks of OVERFLOW's list, when a page has more than ``debt`` records."""
+    code = [o for o in overflow if o.startswith(CODE_OVERFLOW)]
+    allowed = debt.get(docname, 0)
+    if len(code) <= allowed:
+        return []
+    return [f"{len(code)} code blocks wider than the column where CODE_WIDTH_DEBT records "
+            f"{allowed}: reformat to 77 characters (or name a deliberate long listing in "
+            "LONG_LISTINGS)"] + code
+
+
+def svg_text_problems(items, minimum=MIN_SVG_TEXT_PX):
+    """SVGs whose smallest text is below ``minimum`` CSS px as displayed."""
+    return [f"{item['where']}: smallest text {item['min']:.1f}px as displayed "
+            f"({item['sample'][:30]!r}), below {minimum}px"
+            for item in items if item["min"] < minimum]
 
 
 def raw_source_problems(text, math_text):
@@ -245,7 +393,8 @@ def figure_text_problems(site, page_path, images, minimum=MIN_FIGURE_TEXT_PX):
 def reader_problems(site, page_path, state):
     """Everything of the module's reading rules that ``state`` breaks."""
     problems = raw_source_problems(state["text"], state["mathText"])
-    problems += [f"overflows: {o}" for o in state["overflow"]]
+    problems += [f"overflows: {o}" for o in state["overflow"] if not o.startswith(CODE_OVERFLOW)]
+    problems += code_width_problems(page_path.removesuffix(".html"), state["overflow"])
     problems += equation_problems(state["equations"])
     fav = state["favicon"]
     if not fav["linked"] or fav["status"] != 200 or "image" not in (fav["type"] or ""):
@@ -253,6 +402,7 @@ def reader_problems(site, page_path, state):
     if len(state["search"]) > 1:
         problems.append(f"{len(state['search'])} search boxes: {state['search']}")
     problems += figure_text_problems(site, page_path, state["images"])
+    problems += svg_text_problems(state["svg_text"])
     return problems
 
 
@@ -394,7 +544,7 @@ def test_inspect_sees_overflow_escapes_and_equation_numbers(browser, server):
             await MathJax.typesetPromise([p]);
         }""")
         state = page.evaluate(INSPECT)
-        overflow = page.evaluate(OVERFLOW)
+        overflow = page.evaluate(OVERFLOW, [])
         equations = page.evaluate(EQUATION_NUMBERS)
     finally:
         context.close()
@@ -402,3 +552,70 @@ def test_inspect_sees_overflow_escapes_and_equation_numbers(browser, server):
     assert any("backslash in typeset maths" in p for p in raw_source_problems(
         state["text"], state["mathText"]))
     assert equations and equations[0] == 2 and equation_problems(equations)
+
+
+WIDTH_FIXTURE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>widths</title>
+<style>
+  body { margin: 0; font: 16px sans-serif; }
+  article { width: 600px; padding: 0 20px; }
+  .scroll { overflow-x: auto; }
+  pre { overflow-x: auto; white-space: pre; font: 14px monospace; }
+</style></head><body><main><article class="bd-article">
+<p>A column of 600 px.</p>
+<div class="scroll"><table><tr><td style="white-space: nowrap">__WIDE_CELL__</td></tr></table></div>
+<table><tr><td>a narrow table</td></tr></table>
+<div class="highlight"><pre>def too_long(): return "__LONG_LINE__"</pre></div>
+<div class="highlight"><pre>def allowed_listing(): return "__LONG_LINE__"</pre></div>
+<div class="highlight"><pre>def short(): return 1</pre></div>
+</article></main></body></html>""".replace("__WIDE_CELL__", "w" * 120).replace("__LONG_LINE__", "x" * 120)
+
+
+def test_overflow_catches_wide_tables_and_code_blocks(browser):
+    """A table in a scrolling box and a code block wider than the column are both reported;
+    a listing of the allowed list and the narrow ones are not."""
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.set_content(WIDTH_FIXTURE)
+        overflow = page.evaluate(OVERFLOW, ["def allowed_listing"])
+    finally:
+        context.close()
+    text = "\n".join(overflow)
+    assert len(overflow) == 2, text
+    assert overflow[0].startswith("table ") and "in a 600px column" in overflow[0], text
+    assert overflow[1].startswith("code block") and "def too_long" in overflow[1], text
+    assert long_listings("a/b.html", {("a/b", "def x"), ("a/c", "def y")}) == ["def x"]
+    assert code_width_problems("a/b", overflow, debt={})[1:] == [overflow[1]]
+    assert code_width_problems("a/b", overflow, debt={"a/b": 1}) == []
+
+
+SVG_FIXTURE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>svg</title>
+</head><body><main>
+<svg role="img" aria-label="small labels" width="200" height="40" viewBox="0 0 400 80">
+  <text x="0" y="40" font-size="16">halved: 8 px</text></svg>
+<svg role="img" aria-label="big labels" width="200" height="40" viewBox="0 0 200 40">
+  <text x="0" y="30" font-size="12">12 px</text></svg>
+<img alt="a graph drawn as an SVG image, shown at half its size" width="150" src="data:image/svg+xml;base64,__IMG__">
+</main></body></html>"""
+
+
+def test_svg_text_catches_small_labels(browser):
+    """Inline: 16 units shown at half scale is 8 px (reported), 12 units at full scale is
+    12 px (not). An <img> of a 300 pt wide graph with 11 pt labels shown 150 px wide: 11 *
+    150 / 300 = 5.5 px (reported)."""
+    import base64
+
+    graph = ('<svg xmlns="http://www.w3.org/2000/svg" width="300pt" height="60pt" '
+             'viewBox="0 0 300 60"><text x="10" y="30" font-size="11.00">Linear(3, 4)</text></svg>')
+    html = SVG_FIXTURE.replace("__IMG__", base64.b64encode(graph.encode()).decode())
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.set_content(html)
+        items = page.evaluate(SVG_TEXT)
+    finally:
+        context.close()
+    sizes = {item["where"].split(" ")[0] + item["sample"][:5]: round(item["min"], 1) for item in items}
+    assert sizes == {"inlinehalve": 8.0, "inline12 px": 12.0, "<img>Linea": 5.5}, sizes
+    problems = svg_text_problems(items)
+    assert len(problems) == 2 and "below 10.0px" in problems[0], problems
