@@ -123,9 +123,18 @@ class Vocabulary:
 def split_text(text, val_frac=0.05, test_frac=0.05):
     """Cut ``text`` into contiguous train, validation and test parts, in this order.
 
-    char-rnn keeps the first 95% for training and the last 5% for validation (its defaults
-    ``train_frac 0.95``, ``val_frac 0.05``); here the end is split once more, so a held-out
-    test part is never used to choose anything.
+    Each part is one contiguous piece of the text: the first ``1 - val_frac - test_frac``
+    for training, then ``val_frac`` for validation, then the last ``test_frac`` for the
+    test, so no held-out sentence is seen in training and the test part is never used to
+    choose anything.
+
+    char-rnn's loader (``CharSplitLMMinibatchLoader``) splits differently, and its
+    ``train_frac 0.95``, ``val_frac 0.05`` do not mean "the first 95 %": it first
+    reshapes the whole text into ``batch_size`` rows, one contiguous stream each, cuts the
+    rows into batches of ``seq_length`` columns, and keeps the last 5 % of the *batches*
+    for validation. Its validation text is therefore the tail of each of the
+    ``batch_size`` streams: ``batch_size`` pieces spread through the novel, each preceded
+    in the same row by training text. This function does not do that.
 
     Args:
         text: the corpus.
