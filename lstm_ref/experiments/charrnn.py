@@ -38,9 +38,9 @@ class CharRNNExperimentConfig:
     val_frac: float = 0.05
     test_frac: float = 0.05
     train: TrainConfig = TrainConfig(
-        rnn_size=256, num_layers=1, seq_length=64, batch_size=16, dropout=0.0,
+        rnn_size=256, num_layers=1, seq_length=64, batch_size=16, dropout=0.2,
         optimizer="adam", learning_rate=1e-2, final_lr_frac=0.05, grad_clip=5.0,
-        iterations=3000, eval_every=250, eval_streams=64, eval_warmup=128, dtype="float32")
+        iterations=5000, eval_every=500, eval_streams=64, eval_warmup=128, dtype="float32")
     temperatures: tuple = (0.2, 0.5, 1.0, 3.0)
     sample_length: int = 300
     prime: str = "Elizabeth"

@@ -11,7 +11,7 @@ computes the same function with ``torch.nn.LSTM``:
     \log p_t = \mathrm{logsoftmax}(h^{(L)}_t W_{dec}^\top + b_{dec})
 
 with dropout between layers and before the decoder when ``dropout > 0``.
-:func:`from_graph` copies a graph's weights into it (char-rnn's gate order i, f, o, g
+:func:`lstm_ref.train.charrnn_weights.from_graph` copies a graph's weights into it (char-rnn's gate order i, f, o, g
 becomes torch's i, f, g, o through :func:`lstm_ref.convert.reorder_gates`), and
 ``tests/train/test_charrnn_torch.py`` shows in float64 that the two give the same
 log-probabilities and states on the same weights.
@@ -36,10 +36,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..convert import reorder_gates
 from ..data.corpus import stream_batches
 
-__all__ = ["TorchCharRNN", "TrainConfig", "from_graph", "init_like_charrnn", "learning_rate",
+__all__ = ["TorchCharRNN", "TrainConfig", "init_like_charrnn", "learning_rate",
            "train", "heldout_log2_probs", "sample"]
 
 LN2 = math.log(2.0)
@@ -94,39 +93,6 @@ def init_like_charrnn(model, generator, init_range=0.08, forget_bias=1.0):
                     - init_range)
         for k in range(model.num_layers):
             getattr(model.lstm, f"bias_ih_l{k}")[H : 2 * H] = forget_bias
-    return model
-
-
-def from_graph(gmodule, dropout=0.0, dtype=torch.float64):
-    """A :class:`TorchCharRNN` holding the weights of a graph from
-    :func:`~lstm_ref.graph.lstm_graphs.charrnn_lstm`.
-
-    ``weight_ih_l<k>``, ``weight_hh_l<k>``, ``bias_ih_l<k>``, ``bias_hh_l<k>`` are the
-    ``i2h_<k+1>`` and ``h2h_<k+1>`` Linear weights and biases with their gate blocks
-    reordered from i, f, o, g to i, f, g, o; the decoder is the node annotated ``decoder``.
-    """
-    named = {n.name: n.module for n in gmodule.forwardnodes if n.name}
-    L = 0
-    while f"i2h_{L + 1}" in named:
-        L += 1
-    if L == 0 or "decoder" not in named:
-        raise ValueError("expected a char-rnn graph with Linear nodes annotated 'i2h_1', "
-                         f"'h2h_1', ... and 'decoder', found {sorted(named)}")
-    dec = named["decoder"]
-    V, H = dec.outputSize, dec.inputSize
-    model = TorchCharRNN(V, H, L, dropout).to(dtype)
-
-    def put(name, array):
-        getattr(model.lstm, name).data.copy_(torch.as_tensor(np.asarray(array), dtype=dtype))
-
-    for k in range(L):
-        i2h, h2h = named[f"i2h_{k + 1}"], named[f"h2h_{k + 1}"]
-        put(f"weight_ih_l{k}", reorder_gates(i2h.weight, "ifog", "ifgo", axis=0))
-        put(f"weight_hh_l{k}", reorder_gates(h2h.weight, "ifog", "ifgo", axis=0))
-        put(f"bias_ih_l{k}", reorder_gates(i2h.bias, "ifog", "ifgo", axis=0))
-        put(f"bias_hh_l{k}", reorder_gates(h2h.bias, "ifog", "ifgo", axis=0))
-    model.decoder.weight.data.copy_(torch.as_tensor(dec.weight, dtype=dtype))
-    model.decoder.bias.data.copy_(torch.as_tensor(dec.bias, dtype=dtype))
     return model
 
 

@@ -10,10 +10,10 @@ import torch
 
 from lstm_ref.data.corpus import Vocabulary
 from lstm_ref.train.charrnn import CharRNNConfig, build_model
+from lstm_ref.train.charrnn_weights import from_graph
 from lstm_ref.train.charrnn_torch import (
     TorchCharRNN,
     TrainConfig,
-    from_graph,
     heldout_log2_probs,
     init_like_charrnn,
     learning_rate,
