@@ -40,7 +40,7 @@ class CharRNNExperimentConfig:
     train: TrainConfig = TrainConfig(
         rnn_size=256, num_layers=1, seq_length=64, batch_size=16, dropout=0.2,
         optimizer="adam", learning_rate=1e-2, final_lr_frac=0.05, grad_clip=5.0,
-        iterations=5000, eval_every=500, eval_streams=64, eval_warmup=128, dtype="float32")
+        iterations=4000, eval_every=500, eval_streams=64, eval_warmup=128, dtype="float32")
     temperatures: tuple = (0.2, 0.5, 1.0, 3.0)
     sample_length: int = 300
     prime: str = "Elizabeth"
