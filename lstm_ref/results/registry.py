@@ -8,6 +8,8 @@ asked for, so listing names imports nothing heavy.
 import importlib
 
 EXPERIMENTS = {
+    "charrnn": "lstm_ref.experiments.charrnn",
+    "charrnn_ngram": "lstm_ref.experiments.charrnn_ngram",
 }
 """name -> module defining ``EXPERIMENT``."""
 

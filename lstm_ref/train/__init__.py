@@ -15,6 +15,9 @@ importing ``lstm_ref.train`` alone imports none of them, and so not torch.
 #
 # Chapter 5: ``lstm_ref.train.charrnn`` trains Karpathy's char-rnn built from
 # ``lstm_ref.graph`` (numpy only), and ``lstm_ref.train.ngram`` holds the n-gram baselines.
+# ``lstm_ref.train.charrnn_torch`` is the same model in torch, which the recorded experiment
+# trains (``lstm_ref.train.charrnn_weights`` copies a graph's weights into it, for the test
+# that the two compute the same function).
 
 # Chapter 6 (both need torch): ``lstm_ref.train.tbptt``, truncated BPTT over contiguous
 # streams and the page's experiments; ``lstm_ref.train.charlm``, the character-level

@@ -1,0 +1,1 @@
+"""The book's recorded experiments, one module each, registered in :mod:`lstm_ref.results.registry`."""
