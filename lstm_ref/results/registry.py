@@ -8,6 +8,10 @@ asked for, so listing names imports nothing heavy.
 import importlib
 
 EXPERIMENTS = {
+    "sine": "lstm_ref.experiments.sine",
+    "clipping": "lstm_ref.experiments.clipping",
+    "adding": "lstm_ref.experiments.adding",
+    "tbptt": "lstm_ref.experiments.tbptt",
 }
 """name -> module defining ``EXPERIMENT``."""
 
