@@ -120,8 +120,12 @@ EXPERIMENT = Experiment(
     run_seed=run_seed,
     summarise=summarise,
     slice_config=slice_config,
-    slice_keys=("ctrl_loss", "ctrl_acc", "ctrl_mse"),
-    slice_rtol=0.0,
+    # Bit for bit on this machine. With torch's and MKL's kernels for other CPUs
+    # (ATEN_CPU_CAPABILITY=default, MKL_ENABLE_INSTRUCTIONS=SSE4_2) the float32 losses of the
+    # 100 minibatches move by at most 3e-7 relative. The held-out accuracy is not compared: a
+    # prediction at 0.04 from its target may cross the threshold.
+    slice_keys=("ctrl_loss", "ctrl_mse"),
+    slice_rtol=1e-5,
     description="ch03: the adding problem, T=100: LSTM (3 initial-bias conditions) and "
                 "tanh RNN (3 learning rates)",
 )

@@ -27,6 +27,14 @@ CONDITIONS = (
     ("clipped", (("recurrent_scale", 3.0), ("clip", "norm"), ("threshold", 1.0))),
     ("clipped_1000", (("recurrent_scale", 3.0), ("clip", "norm"), ("threshold", 1000.0))),
 )
+SLICE_RTOL = 1e-9
+"""The slice's tolerance. On this machine a rerun matches bit for bit. With the matrix
+kernels of other CPUs (OpenBLAS forced to its Haswell or Prescott kernels), the control's 20
+steps move by at most 1e-15 relative, and the first step of the sigma_max(W_h) = 3 runs by
+6e-12: its backward pass multiplies rounding errors by a state Jacobian of about 1e4. Later
+steps of those runs are not compared: after the first update their states saturate, the
+gradient is then dominated by the rounding of 1 - h**2, and two CPUs' runs differ by 100 %
+within 2 to 4 steps."""
 EXACT = ("loss", "grad_norm", "sigma_max")
 """Curves kept in float64 (the slice compares the first two); the others go to float32."""
 ROUNDED = ("jacobian", "wh_share", "readout_share")
@@ -45,7 +53,8 @@ class Config:
 def run_seed(config, seed):
     """Every condition on one seed: per condition ``<name>_<curve>`` arrays ``(steps,)``
     and the scalars ``<name>_clipped`` (fraction of clipped steps), ``<name>_diverged``,
-    ``<name>_jump`` (:func:`first_jump`, -1 for none)."""
+    ``<name>_jump`` (:func:`first_jump`, -1 for none); ``first_step``: the loss and the
+    gradient norm of the first step of each condition."""
     out = {}
     for name, changes in config.conditions:
         r = train(replace(config.base, seed=seed, **dict(changes)))
@@ -57,6 +66,8 @@ def run_seed(config, seed):
         out[f"{name}_diverged"] = bool(r["diverged"])
         jump = first_jump(r)
         out[f"{name}_jump"] = -1 if jump is None else int(jump)
+    out["first_step"] = np.array([out[f"{name}_{key}"][0] for name, _ in config.conditions
+                                  for key in ("loss", "grad_norm")])
     return out
 
 
@@ -85,7 +96,8 @@ EXPERIMENT = Experiment(
     run_seed=run_seed,
     summarise=summarise,
     slice_config=slice_config,
-    slice_keys=tuple(f"{name}_{key}" for name, _ in CONDITIONS for key in ("loss", "grad_norm")),
-    slice_rtol=0.0,
+    # The control's curves, and the first step of every condition (see SLICE_RTOL).
+    slice_keys=("control_loss", "control_grad_norm", "control_sigma_max", "first_step"),
+    slice_rtol=SLICE_RTOL,
     description="ch02: tanh RNN on the adding problem, large W_h with and without norm clipping",
 )

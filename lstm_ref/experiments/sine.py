@@ -66,6 +66,8 @@ EXPERIMENT = Experiment(
     summarise=summarise,
     slice_config=lambda c: replace(c, steps=20),
     slice_keys=("rnn_train_loss", "rnn_test_loss", "ff_train_loss", "ff_test_loss"),
-    slice_rtol=0.0,
+    # Bit for bit on this machine; with another CPU's matrix kernels (OpenBLAS forced to
+    # Haswell or Prescott) the 20-step slice moves by at most 5e-16 relative.
+    slice_rtol=1e-12,
     description="ch01: tanh RNN predicting a sine wave, against the same network with W_h = 0",
 )

@@ -87,6 +87,9 @@ EXPERIMENT = Experiment(
     summarise=summarise,
     slice_config=lambda c: replace(c, steps=10),
     slice_keys=("carried_loss", "reset_loss", "detach_nodes", "retained_nodes"),
-    slice_rtol=0.0,
+    # Bit for bit on this machine. With torch's and MKL's kernels for other CPUs (AVX2, or
+    # ATEN_CPU_CAPABILITY=default with MKL_ENABLE_INSTRUCTIONS=SSE4_2) the float32 losses of
+    # the 10 steps move by at most 2e-7 relative; the node counts are integers.
+    slice_rtol=1e-5,
     description="ch06: truncated BPTT, state carried against reset, and the missing detach",
 )
