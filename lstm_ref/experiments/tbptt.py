@@ -34,7 +34,7 @@ class Config:
     demo_hidden: int = 32
     demo_batch: int = 8
     demo_bptt: int = 20
-    demo_segments: int = 8
+    demo_segments: int = 10
     num_threads: int = 1
 
 
