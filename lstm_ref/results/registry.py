@@ -8,6 +8,8 @@ asked for, so listing names imports nothing heavy.
 import importlib
 
 EXPERIMENTS = {
+    "reber_forget": "lstm_ref.experiments.reber_forget",
+    "ablation": "lstm_ref.experiments.ablation",
 }
 """name -> module defining ``EXPERIMENT``."""
 

@@ -384,6 +384,10 @@ class ContinualReberConfig:
         windows: the held-out streams are cut into this many windows for the curves.
         head: the training loss of each of the first ``head`` updates is recorded.
         block: after that, the mean training loss of every ``block`` updates.
+        decay: ``"none"`` (constant learning rate) or ``"linear"`` (from the model's rate
+            at the first update down to 0 after the last).
+        stop_after: train only the first ``stop_after`` updates of the schedule (None: all
+            of them); a slice of a run, whose losses are a prefix of the whole run's.
     """
 
     hidden_size: int = 16
@@ -397,8 +401,15 @@ class ContinualReberConfig:
     windows: int = 10
     head: int = 100
     block: int = 100
+    decay: str = "none"
+    stop_after: int | None = None
 
     def __post_init__(self):
+        if self.stop_after is not None and not (
+                isinstance(self.stop_after, int) and 1 <= self.stop_after <= self.updates):
+            raise ValueError(f"stop_after must be None or an int in 1..updates, got {self.stop_after!r}")
+        if self.decay not in ("none", "linear"):
+            raise ValueError(f"decay must be 'none' or 'linear', got {self.decay!r}")
         for name in ("hidden_size", "updates", "batch_size", "chunk", "eval_steps",
                      "eval_streams", "windows", "head", "block"):
             value = getattr(self, name)
@@ -424,6 +435,14 @@ def reber_streams(n_steps, seeds, dtype=np.float64):
     starts[0] = True
     starts[1:] = (x[1:, :, b] == 1) & (x[:-1, :, e] == 1)
     return x, allowed, critical, starts
+
+
+def scored_steps(starts):
+    """The steps that count in an evaluation: ``starts (L, N)`` -> ``(L, N)`` bool, true
+    from the start of each stream's second string on (the first string, read from the zero
+    state, is a warm-up)."""
+    starts = np.asarray(starts, dtype=bool)
+    return np.cumsum(starts, axis=0) >= 2
 
 
 def stream_errors(logits, allowed):
@@ -456,13 +475,16 @@ def evaluate_batch(model, data, config, piece=500):
         at critical steps), ``"critical_choice"`` (critical steps where the remembered
         symbol's output is above the other of T/P; 0.5 is chance), ``"errors"`` (wrong
         steps in all streams), ``"solved"`` (1.0 when no step of any held-out stream is
-        wrong), ``"first_error"`` (mean over streams of the steps processed before the
-        first error), ``"step_error"`` and ``"cell_abs"`` ``(M, windows)``: the fraction
+        wrong), ``"first_error"`` (mean over streams of the scored steps processed before
+        the first error), ``"step_error"`` and ``"cell_abs"`` ``(M, windows)``: the fraction
         of wrong steps and the mean of ``|c_t|`` over every step, unit and stream in each
         window.
     """
     x, allowed, critical, starts = (torch.from_numpy(a) for a in data)
     L = x.shape[0]
+    # The first string of each stream is read from the zero state, a state training meets
+    # once: it is run but not scored (see scored_steps).
+    scored = torch.from_numpy(scored_steps(data[3]))
     state, errs, cabs, choice = None, [], [], []
     t_idx, p_idx = REBER_SYMBOLS.index("T"), REBER_SYMBOLS.index("P")
     for lo in range(0, L, piece):
@@ -472,19 +494,21 @@ def evaluate_batch(model, data, config, piece=500):
         cabs.append(cells)
         picks_t = logits[..., t_idx] > logits[..., p_idx]
         choice.append(picks_t == (allowed[sl][..., t_idx] > 0.5))
-    errors = torch.cat(errs, dim=1).numpy()  # (M, L, N)
+    errors = (torch.cat(errs, dim=1) & scored).numpy()  # (M, L, N)
     cell_abs = torch.cat(cabs, dim=1).numpy()  # (M, L)
     choice = torch.cat(choice, dim=1).numpy()
-    crit = critical.numpy()
+    crit = critical.numpy() & scored.numpy()
     edges = np.linspace(0, L, config.windows + 1).astype(int)
     return {
-        "step_accuracy": 1.0 - errors.mean(axis=(1, 2)),
+        "step_accuracy": 1.0 - errors.sum(axis=(1, 2)) / scored.sum().item(),
         "critical_accuracy": 1.0 - errors[:, crit].mean(axis=1),
         "critical_choice": choice[:, crit].mean(axis=1),
         "errors": errors.sum(axis=(1, 2)).astype(float),
         "solved": (~errors.any(axis=(1, 2))).astype(float),
-        "first_error": steps_to_first_error(errors).mean(axis=-1).astype(float),
-        "step_error": np.stack([errors[:, lo:hi].mean(axis=(1, 2))
+        "first_error": (steps_to_first_error(errors)
+                        - scored.numpy().argmax(axis=0)).mean(axis=-1).astype(float),
+        "step_error": np.stack([errors[:, lo:hi].sum(axis=(1, 2))
+                                / max(1, int(scored[lo:hi].sum()))
                                 for lo, hi in zip(edges[:-1], edges[1:])], axis=1),
         "cell_abs": np.stack([cell_abs[:, lo:hi].mean(axis=1)
                               for lo, hi in zip(edges[:-1], edges[1:])], axis=1),
@@ -523,7 +547,8 @@ def train_reber_batch(cells, lrs, config, seed, resets=None, eval_seeds=()):
         raise ValueError(f"cells, lrs and resets must have the same length, got "
                          f"{M}, {len(lrs)}, {len(resets)}")
     C, U = config.chunk, config.updates
-    x, allowed, _, starts = reber_streams(U * C, [[seed, n] for n in range(config.batch_size)])
+    run = U if config.stop_after is None else config.stop_after
+    x, allowed, _, starts = reber_streams(run * C, [[seed, n] for n in range(config.batch_size)])
     x, allowed, starts = torch.from_numpy(x), torch.from_numpy(allowed), torch.from_numpy(starts)
     deterministic = torch.are_deterministic_algorithms_enabled()
     out = {}
@@ -534,9 +559,12 @@ def train_reber_batch(cells, lrs, config, seed, resets=None, eval_seeds=()):
             model = BatchedCells(cells, len(REBER_SYMBOLS), config.hidden_size,
                                  len(REBER_SYMBOLS), gen, config.forget_bias, resets=resets)
             opt = BatchedAdam(model.params, lrs, config.clip)
-            losses = np.empty((U, M))
+            losses = np.empty((run, M))
             state = None
-            for k in range(U):
+            base_lr = opt.lr.clone()
+            for k in range(run):
+                if config.decay == "linear":
+                    opt.lr = base_lr * (1.0 - k / U)
                 sl = slice(k * C, (k + 1) * C)
                 logits, state, _ = model.forward(x[sl], state, starts[sl])
                 loss = per_model_bce(logits, allowed[sl])  # (M,)
@@ -544,7 +572,7 @@ def train_reber_batch(cells, lrs, config, seed, resets=None, eval_seeds=()):
                 opt.step()
                 state = tuple(s.detach() for s in state)  # carried on, never reset
                 losses[k] = loss.detach().numpy()
-            n_blocks = U // config.block
+            n_blocks = run // config.block
             out["loss_head"] = losses[: config.head].copy()
             out["loss_blocks"] = losses[: n_blocks * config.block].reshape(
                 n_blocks, config.block, M).mean(axis=1)

@@ -148,6 +148,7 @@ from lstm_ref.train.ablation import (  # noqa: E402
     holm,
     mann_whitney_p,
     reber_streams,
+    scored_steps,
     steps_to_first_error,
     train_reber_batch,
 )
@@ -280,8 +281,16 @@ def test_evaluation_of_a_perfect_and_of_a_blind_predictor():
     out = evaluate_batch(Fixed(), data, config, piece=128)
     assert out["solved"].tolist() == [1.0, 0.0]
     assert out["step_accuracy"][0] == 1.0 and out["critical_accuracy"].tolist() == [1.0, 0.0]
-    assert out["errors"][1] == data[2].sum()
-    assert out["step_error"].shape == (2, 3) and out["first_error"][0] == 300
+    scored = scored_steps(data[3])
+    assert out["errors"][1] == (data[2] & scored).sum()  # the warm-up string is not scored
+    assert out["step_error"].shape == (2, 3)
+    assert out["first_error"][0] == np.mean(300 - scored.argmax(axis=0))
+
+
+def test_scored_steps_skip_the_first_string():
+    starts = np.array([[1, 1], [0, 0], [0, 1], [1, 0], [0, 0], [1, 1]], dtype=bool)
+    assert scored_steps(starts)[:, 0].tolist() == [False, False, False, True, True, True]
+    assert scored_steps(starts)[:, 1].tolist() == [False, False, True, True, True, True]
 
 
 def test_train_reber_batch_is_deterministic_and_a_prefix_of_a_longer_run():
