@@ -88,7 +88,7 @@ def summarise(config, per_seed):
         for key in PER_MODEL:
             vals = picked_values(key, v)
             entry[key] = {"values": vals, "mean": float(np.mean(vals)),
-                          "sd": float(np.std(vals, ddof=1)), "min": float(np.min(vals)),
+                          "sd": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0, "min": float(np.min(vals)),
                           "max": float(np.max(vals)), "median": float(np.median(vals))}
         cabs = np.stack([np.asarray(per_seed[s]["test_cell_abs"])[v, picked[v]] for s in seeds])
         entry["cell_abs_first"] = float(cabs[:, 0].mean())

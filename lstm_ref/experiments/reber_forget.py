@@ -36,7 +36,7 @@ class ReberForgetConfig:
     """Attributes:
         train: a :class:`~lstm_ref.train.ablation.ContinualReberConfig`.
         cells: names of :data:`CELLS`.
-        lr: Adam's learning rate (the same for the three cells).
+        lrs: Adam's learning rates; every cell is trained at each.
         test_seed: seeds the held-out streams.
     """
 
@@ -44,7 +44,7 @@ class ReberForgetConfig:
         hidden_size=16, updates=3000, batch_size=8, chunk=40, eval_steps=10_000,
         eval_streams=10, head=40, block=100, decay="linear")
     cells: tuple = tuple(CELLS)
-    lr: float = 1e-2
+    lrs: tuple = (1e-2, 3e-2)
     test_seed: int = 2002
 
 
@@ -55,35 +55,42 @@ KEYS = ("step_accuracy", "critical_choice", "critical_accuracy", "errors", "solv
 
 
 def run_seed(config, seed):
-    """Train the cells with ``seed``; arrays indexed by cell (curves ``[cell, window]``,
-    losses ``[update, cell]``)."""
-    cells = [CELLS[name][0] for name in config.cells]
-    resets = [CELLS[name][1] for name in config.cells]
-    out = train_reber_batch(cells, [config.lr] * len(cells), config.train, seed,
-                            resets=resets, eval_seeds=(config.test_seed,))
-    result = {"loss_head": out["loss_head"], "loss_blocks": out["loss_blocks"]}
-    for key in KEYS + ("step_error", "cell_abs"):
-        result[key] = out[f"e0_{key}"]
+    """Train the cells at every learning rate with ``seed``; arrays indexed
+    ``[cell, lr]`` (curves ``[cell, lr, window]``, losses ``[update, cell, lr]``)."""
+    C, L = len(config.cells), len(config.lrs)
+    cells = [CELLS[name][0] for name in config.cells for _ in config.lrs]
+    resets = [CELLS[name][1] for name in config.cells for _ in config.lrs]
+    lrs = [lr for _ in config.cells for lr in config.lrs]
+    out = train_reber_batch(cells, lrs, config.train, seed, resets=resets,
+                            eval_seeds=(config.test_seed,))
+    result = {"loss_head": out["loss_head"].reshape(-1, C, L),
+              "loss_blocks": out["loss_blocks"].reshape(-1, C, L)}
+    for key in KEYS:
+        result[key] = out[f"e0_{key}"].reshape(C, L)
+    for key in ("step_error", "cell_abs"):
+        result[key] = out[f"e0_{key}"].reshape(C, L, -1)
     return result
 
 
 def summarise(config, per_seed):
-    """Per cell: the success rate (runs with ``solved``), and the mean, sd, min and max
-    over seeds of the other numbers."""
+    """Per cell and learning rate (``out[cell][str(lr)]``): the number of seeds that solved
+    the task, and the mean, sd, min, max and per-seed values of the other numbers."""
     seeds = list(per_seed)
     out = {}
     for c, name in enumerate(config.cells):
-        entry = {}
-        for key in KEYS:
-            vals = [float(np.asarray(per_seed[s][key])[c]) for s in seeds]
-            entry[key] = {"values": vals, "mean": float(np.mean(vals)),
-                          "sd": float(np.std(vals, ddof=1)), "min": float(np.min(vals)),
-                          "max": float(np.max(vals))}
-        entry["n_solved"] = int(sum(entry["solved"]["values"]))
-        cabs = np.stack([np.asarray(per_seed[s]["cell_abs"])[c] for s in seeds])
-        entry["cell_abs_first"] = float(cabs[:, 0].mean())
-        entry["cell_abs_last"] = float(cabs[:, -1].mean())
-        out[name] = entry
+        out[name] = {}
+        for j, lr in enumerate(config.lrs):
+            entry = {}
+            for key in KEYS:
+                vals = [float(np.asarray(per_seed[s][key])[c, j]) for s in seeds]
+                entry[key] = {"values": vals, "mean": float(np.mean(vals)),
+                              "sd": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0,
+                              "min": float(np.min(vals)), "max": float(np.max(vals))}
+            entry["n_solved"] = int(sum(entry["solved"]["values"]))
+            cabs = np.stack([np.asarray(per_seed[s]["cell_abs"])[c, j] for s in seeds])
+            entry["cell_abs_first"] = float(cabs[:, 0].mean())
+            entry["cell_abs_last"] = float(cabs[:, -1].mean())
+            out[name][f"{lr:g}"] = entry
     return out
 
 
