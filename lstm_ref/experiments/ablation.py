@@ -34,10 +34,10 @@ class AblationConfig:
     """
 
     train: ContinualReberConfig = ContinualReberConfig(
-        hidden_size=16, updates=600, batch_size=8, chunk=40, eval_steps=5000,
+        hidden_size=16, updates=1000, batch_size=8, chunk=40, eval_steps=4000,
         eval_streams=4, head=40, block=50, decay="linear")
     variants: tuple = VARIANTS
-    lrs: tuple = (3e-3, 1e-2, 3e-2)
+    lrs: tuple = (1e-2, 3e-2, 1e-1)
     val_seed: int = 1001
     test_seed: int = 1002
     alpha: float = 0.05
