@@ -160,9 +160,11 @@ def evaluate_reber(model, config, windows=10):
         ``"critical_accuracy"`` (the same over the critical steps only),
         ``"critical_choice"`` (the fraction of critical steps where the remembered symbol
         gets a larger output than the other of ``T``/``P``: 0.5 is chance) and
-        ``"max_abs_cell"`` (the largest mean ``|c|`` over a 100-step chunk); ``curves``
-        holds ``"step_error"``, ``"critical_error"`` and ``"cell_abs"`` (mean ``|c|``), one
-        value per window of the stream, and ``"window_steps"``, the step at each window's
+        ``"max_abs_cell"`` (the stream is read in 100-step chunks; at the *last step* of
+        each chunk the mean ``|c|`` over units and streams is taken, and this is the
+        largest of those values); ``curves``
+        holds ``"step_error"``, ``"critical_error"`` and ``"cell_abs"`` (the mean ``|c|`` at
+        the chunks' last steps within each window), one value per window of the stream, and ``"window_steps"``, the step at each window's
         end.
     """
     rng = np.random.default_rng(config.eval_seed)
