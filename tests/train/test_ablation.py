@@ -349,3 +349,30 @@ def test_holm():
     assert holm([0.001]).tolist() == [0.001]
     with pytest.raises(ValueError):
         holm([1.5])
+
+
+def test_ablation_summary_picks_each_variants_rate_on_validation_and_corrects():
+    """Hand-made per-seed numbers: variant B is best at its second rate on validation, and
+    its test numbers at that rate are all above the control's, so it differs (10 vs 10)."""
+    from lstm_ref.experiments.ablation import PER_MODEL, AblationConfig, summarise
+
+    config = AblationConfig(variants=("vanilla", "B", "C"), lrs=(0.1, 0.2))
+    per_seed = {}
+    for s in range(10):
+        val = np.array([[0.9, 0.8], [0.5, 0.95], [0.7, 0.7]])
+        test = np.array([[0.90 + s * 1e-3, 0.0], [0.0, 0.99 - s * 1e-4], [0.90 + s * 1e-3, 0.0]])
+        entry = {f"val_{k}": np.zeros((3, 2)) for k in PER_MODEL}
+        entry.update({f"test_{k}": np.zeros((3, 2)) for k in PER_MODEL})
+        entry["val_step_accuracy"] = val
+        entry["test_step_accuracy"] = test
+        entry["test_cell_abs"] = np.ones((3, 2, 4))
+        per_seed[s] = entry
+    out = summarise(config, per_seed)
+    assert out["lr_index"] == [0, 1, 0]  # C ties: the smaller rate
+    assert out["lr"] == [0.1, 0.2, 0.1]
+    b, c = out["variants"]["B"], out["variants"]["C"]
+    assert b["step_accuracy"]["values"] == pytest.approx([0.99 - s * 1e-4 for s in range(10)])
+    assert b["p"] == pytest.approx(2 / math.comb(20, 10))
+    assert b["p_holm"] == pytest.approx(2 * b["p"]) and b["differs"]
+    assert c["p"] == 1.0 and c["p_holm"] == 1.0 and not c["differs"]  # same as the control
+    assert "p" not in out["variants"]["vanilla"]
