@@ -34,7 +34,7 @@ class AblationConfig:
     """
 
     train: ContinualReberConfig = ContinualReberConfig(
-        hidden_size=16, updates=1000, batch_size=8, chunk=40, eval_steps=4000,
+        hidden_size=16, updates=700, batch_size=8, chunk=40, eval_steps=2500,
         eval_streams=4, head=40, block=50, decay="linear")
     variants: tuple = VARIANTS
     lrs: tuple = (1e-2, 3e-2, 1e-1)
