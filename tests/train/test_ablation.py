@@ -376,3 +376,20 @@ def test_ablation_summary_picks_each_variants_rate_on_validation_and_corrects():
     assert b["p_holm"] == pytest.approx(2 * b["p"]) and b["differs"]
     assert c["p"] == 1.0 and c["p_holm"] == 1.0 and not c["differs"]  # same as the control
     assert "p" not in out["variants"]["vanilla"]
+
+
+def test_reber_forget_summary_counts_solved_runs():
+    from lstm_ref.experiments.reber_forget import KEYS, ReberForgetConfig, summarise
+
+    config = ReberForgetConfig(cells=("forget gate", "no forget gate"), lrs=(0.01,))
+    per_seed = {}
+    for s in range(4):
+        entry = {k: np.zeros((2, 1)) for k in KEYS}
+        entry["solved"] = np.array([[1.0 if s < 3 else 0.0], [0.0]])
+        entry["errors"] = np.array([[0.0 if s < 3 else 2.0], [100.0 + s]])
+        entry["cell_abs"] = np.ones((2, 1, 3))
+        per_seed[s] = entry
+    out = summarise(config, per_seed)
+    assert out["forget gate"]["0.01"]["n_solved"] == 3
+    assert out["no forget gate"]["0.01"]["n_solved"] == 0
+    assert out["no forget gate"]["0.01"]["errors"]["values"] == [100.0, 101.0, 102.0, 103.0]
