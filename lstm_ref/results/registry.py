@@ -11,6 +11,8 @@ EXPERIMENTS = {
     "sine": "lstm_ref.experiments.sine",
     "clipping": "lstm_ref.experiments.clipping",
     "adding": "lstm_ref.experiments.adding",
+    "reber_forget": "lstm_ref.experiments.reber_forget",
+    "ablation": "lstm_ref.experiments.ablation",
     "charrnn": "lstm_ref.experiments.charrnn",
     "charrnn_ngram": "lstm_ref.experiments.charrnn_ngram",
     "tbptt": "lstm_ref.experiments.tbptt",

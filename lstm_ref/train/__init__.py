@@ -8,6 +8,8 @@
   activations step by step (chapter 3); needs torch.
 - ``lstm_ref.train.ablation``: the LSTM variants of Greff et al. trained on the continual
   embedded Reber grammar or on a^n b^n c^n, seeds and statistics (chapter 4); needs torch.
+- ``lstm_ref.train.batched_variants``: many small variant cells trained at once, one tensor
+  operation for all of them (the recorded runs of chapter 4); needs torch.
 
 Import from the modules themselves (``from lstm_ref.train.adding import train_adding``);
 importing ``lstm_ref.train`` alone imports none of them, and so not torch.
