@@ -235,10 +235,25 @@ class Session:
         self._check_deadline()
         timeout = self._clamp(self.call_timeout)
         msg["timeout"] = timeout
+        self._decode_by = time.monotonic() + timeout + GRACE
         reply = self.box.request(msg, timeout, what, grace=GRACE)
         if not isinstance(reply, dict):
             raise SandboxLost(f"{what}: a malformed reply")
         return reply
+
+    def _budget(self):
+        """Decoding a reply counts against the same time limit as the call."""
+        return wire.Budget(deadline=getattr(self, "_decode_by", None))
+
+    def _decode(self, v, budget=None):
+        try:
+            return wire.decode(v, self._deref, budget=budget or self._budget())
+        except wire.WireTimeout:
+            self.box.kill()  # the same fate as a call that runs past its limit
+            raise SandboxLost("decoding the result took longer than the time limit",
+                              "timeout") from None
+        except wire.WireError as exc:
+            raise RuntimeError(f"the result could not be used: {exc}") from None
 
     def _value(self, reply):
         if reply.get("error"):
@@ -247,7 +262,7 @@ class Session:
         if isinstance(v, dict) and v.get("$") == "error":
             raise RuntimeError(f"the result could not be sent back ({v.get('type')}: "
                                f"{v.get('msg')})")
-        return wire.decode(v, self._deref)
+        return self._decode(v)
 
     def _deref(self, handle):
         return Remote(self, handle)
@@ -274,12 +289,14 @@ class Session:
             msg["method"] = method
         what = f"calling {target._name or 'a student object'}"
         reply = self._request(msg, what)
-        for item in reply.get("changed", [])[: len(arrays)]:
+        budget = self._budget()
+        changed = reply.get("changed")
+        for item in (changed if type(changed) is list else [])[: len(arrays)]:
             try:
                 i, enc = int(item[0]), item[1]
                 if 0 <= i < len(arrays):
-                    _copy_back(arrays[i], wire.decode(enc))
-            except (TypeError, ValueError, IndexError, wire.WireError):
+                    _copy_back(arrays[i], self._decode(enc, budget))
+            except (TypeError, ValueError, IndexError, KeyError, RuntimeError):
                 continue
         return self._value(reply)
 

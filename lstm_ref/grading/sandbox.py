@@ -228,7 +228,8 @@ class Sandbox:
 
     def reply(self, timeout, what, grace=0.0):
         try:
-            return wire.recv(self.proc.stdout.fileno(), time.monotonic() + timeout + grace)
+            return wire.recv(self.proc.stdout.fileno(), time.monotonic() + timeout + grace,
+                             limit=wire.MAX_REPLY)
         except wire.WireTimeout:
             self.kill()
             raise SandboxLost(f"{what}: timed out after {timeout:g} s", "timeout") from None
