@@ -215,7 +215,7 @@ def _record_student(root, chapter, stage, g, nb_results, notebooks, error, logs)
     logs.append(f"===== {g.student} ({g.seconds:.1f} s)")
     for n, r in nb_results.items():
         logs.append(f"{n}: " + ", ".join(
-            f"{gid} {'ok' if o.passed else o.ename + ': ' + o.evalue}"
+            f"{gid} {'ok' if o.passed else (o.detail or o.ename + ': ' + o.evalue)}"
             for gid, o in r.tests.items()))
         g.notes += [f"{n}: {note}" for note in r.notes]
     if error or lost:
@@ -346,7 +346,7 @@ def grade(chapter, root=None, timeout=600, echo=print, workers=None, sandbox=Tru
                 if kind == "feedback":
                     timing(f"{student} feedback")
                     if error:
-                        g.notes.append(f"no feedback: {error}")
+                        g.notes.append(f"feedback: {error}")
                     g.notes += scan_feedback(root, chapter, student, source_nbs)
                     done += 1
                     _echo_student(echo, g, done, total)

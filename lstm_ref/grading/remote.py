@@ -156,6 +156,8 @@ class Session:
         self.limit = 0  # run_until's current position
         self.skipped = set()
         self.replies = {}  # cell index -> reply of its first run
+        self.tainted = False  # hidden inputs have reached the current process
+        self.after_hidden = set()  # cells whose first run came after hidden inputs
 
     # -- lifecycle --
     def _new_box(self):
@@ -163,8 +165,14 @@ class Session:
             self.box.kill()
         self.generation += 1
         self.pos = 0
+        self.tainted = False
         self.box = Sandbox(self.libdir, slot=self.slot, limits=self.limits,
                            sandbox=self.sandboxed)
+
+    def taint(self):
+        """Hidden inputs are about to be sent: from now on, what this process prints or
+        raises may hold them (:mod:`.verdict` shows none of it)."""
+        self.tainted = True
 
     def start(self):
         """Start the sandbox (no cell runs yet)."""
@@ -199,6 +207,8 @@ class Session:
                     "msg": exc.reason.partition(": ")[2] or exc.reason, "builtin": True}})
                 self._restart(exc.reason)
                 continue
+            if index not in self.replies and self.tainted:
+                self.after_hidden.add(index)
             self.replies.setdefault(index, reply)
             self.pos += 1
 

@@ -19,8 +19,10 @@ code has run.
 import ast
 import builtins
 import contextlib
+import functools
 import importlib
 import io
+import re
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -89,6 +91,8 @@ class CellOutcome:
     stdout: str = ""
     ename: str = ""
     evalue: str = ""
+    title: str = ""  # what the cell checks, in words (:func:`check_title`)
+    detail: str = ""  # the full failure, for the instructor's log only
 
     def outputs(self):
         """nbformat outputs for nbgrader: stdout for a pass, an error for a failure."""
@@ -113,48 +117,173 @@ class NotebookResult:
     seconds: float = 0.0
 
 
+BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
+END_HIDDEN = "### END HIDDEN TESTS"
+CELL_TEXT_CAP = 10_000  # characters of one stream or error kept in the autograded notebook
+NOTEBOOK_TEXT_CAP = 400_000  # characters of outputs kept in one autograded notebook
+WITHHELD = ("[output not shown: this cell ran after hidden tests had called your code, so "
+            "it could show their inputs; run the notebook yourself to see it]")
+
+
+def split_hidden(src):
+    """``[(hidden, code), ...]``: the test cell's source cut at its hidden-test markers, in
+    order (the lines of the markers themselves dropped)."""
+    parts, hidden, lines = [], False, []
+    for line in src.splitlines():
+        marker = BEGIN_HIDDEN in line or END_HIDDEN in line
+        if marker:
+            parts.append((hidden, "\n".join(lines)))
+            hidden, lines = BEGIN_HIDDEN in line, []
+        else:
+            lines.append(line)
+    parts.append((hidden, "\n".join(lines)))
+    return [(h, code) for h, code in parts if code.strip()]
+
+
+def check_title(src):
+    """What a test cell checks, in words, from its source (trusted text): the learner's
+    function it calls and its comment, e.g. ``gru_step_forward: the values of h_next``."""
+    comment = next((line.strip().lstrip("#").strip() for line in src.splitlines()
+                    if line.strip().startswith("#") and "HIDDEN TESTS" not in line), "")
+    comment = re.sub(r"^\d+(\.\d+)?\s+points?\s*:\s*", "", comment)
+    target = None
+    try:
+        for node in ast.walk(ast.parse(src)):
+            if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Name):
+                target = node.args[0].id
+                break
+    except SyntaxError:
+        pass
+    return ": ".join(x for x in (target, comment) if x) or "test"
+
+
+@functools.lru_cache(maxsize=None)
+def _course_text(module_name):
+    """The source of a checks module and of the shared check helpers: a hint is quoted in
+    feedback only if it is written there, word for word."""
+    import inspect
+
+    texts = []
+    for name in (module_name, "lstm_ref.checks._common"):
+        try:
+            texts.append(inspect.getsource(importlib.import_module(name)))
+        except (ImportError, OSError, TypeError):
+            pass
+    return "\n".join(texts)
+
+
+def public_message(title, ename, evalue, checks, hidden=False):
+    """A failure in words that carry nothing of the learner's run: the check's title, what
+    kind of failure (fixed words) and the check's hint when it is course text verbatim."""
+    if ename in ("GradingError", "TimeoutError"):
+        kind = "your code did not finish in time or its process was lost"
+    elif "is not implemented yet" in evalue:
+        kind = "your function is not implemented yet"
+    elif "reference implementation" in evalue:
+        kind = "your function called the reference implementation"
+    elif " raised " in evalue or ename != "CheckFailed":
+        kind = "your code raised an error"
+    else:
+        kind = "the result is wrong"
+    message = f"{title}: {'on the hidden tests, ' if hidden else ''}{kind}"
+    hint = evalue.rpartition("Hint: ")[2].strip() if "Hint: " in evalue else ""
+    if hint and len(hint) >= 12 and hint.rstrip(".") in _course_text(getattr(checks, "__name__", "")):
+        message += f". Hint: {hint}"
+    return message
+
+
 def run_test_cell(src, grade_id, checks, session, stdout_cap=2000):
-    """Run one test cell of the source notebook here; returns a :class:`CellOutcome`."""
+    """Run one test cell of the source notebook here; returns a :class:`CellOutcome`.
+
+    The cell runs in parts (:func:`split_hidden`). A visible part may show the check's own
+    message, unless hidden inputs have already reached the learner's process (it could
+    then hold them and put them in its error text): :func:`public_message` is shown then,
+    and always for a hidden part, whose printed ``OK`` lines (with their parameters) are
+    not kept either. The message in full goes to ``CellOutcome.detail`` (the instructor's
+    log only)."""
     ns = {"__builtins__": builtins, "__name__": "__grader__", "checks": checks}
+    title = check_title(src)
     try:
         names = free_names(src)
     except SyntaxError as exc:
-        return CellOutcome(grade_id, False, ename="SyntaxError", evalue=str(exc))
-    buf = io.StringIO()
-    try:
-        if "np" in names:
-            import numpy
+        return CellOutcome(grade_id, False, ename="SyntaxError", evalue=str(exc), title=title)
+    shown = io.StringIO()
+    hidden_passed = False
+    for hidden, code in split_hidden(src):
+        tainted = hidden or getattr(session, "tainted", False)
+        buf = io.StringIO()
+        try:
+            if "np" in names:
+                import numpy
 
-            ns["np"] = numpy
-        if "torch" in names:
-            import torch
+                ns["np"] = numpy
+            if "torch" in names:
+                import torch
 
-            ns["torch"] = torch
-        for name in names:
-            if name not in PROVIDED:
-                ns[name] = session.lookup(name)
-        with contextlib.redirect_stdout(buf), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # a warning is never a verdict
-            exec(compile(src, f"<test cell {grade_id}>", "exec"), ns)
-    except SandboxLost as exc:
-        return CellOutcome(grade_id, False, buf.getvalue()[:stdout_cap], "GradingError",
-                           exc.reason)
-    except Exception as exc:  # CheckFailed, or the student's error seen by the cell
-        return CellOutcome(grade_id, False, buf.getvalue()[:stdout_cap], type(exc).__name__,
-                           str(exc)[:1000])
-    return CellOutcome(grade_id, True, buf.getvalue()[:stdout_cap])
+                ns["torch"] = torch
+            for name in names:
+                if name not in PROVIDED:
+                    ns[name] = session.lookup(name)
+            if hidden and hasattr(session, "taint"):
+                session.taint()
+            with contextlib.redirect_stdout(buf), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # a warning is never a verdict
+                exec(compile(code, f"<test cell {grade_id}>", "exec"), ns)
+        except SandboxLost as exc:
+            ename, evalue = "GradingError", exc.reason
+        except Exception as exc:  # CheckFailed, or the student's error seen by the cell
+            ename, evalue = type(exc).__name__, str(exc)[:1000]
+        else:
+            if hidden:
+                hidden_passed = True
+            else:
+                shown.write(buf.getvalue())
+            continue
+        if tainted:
+            public = public_message(title, ename, evalue, checks, hidden)
+            return CellOutcome(grade_id, False, shown.getvalue()[:stdout_cap],
+                               "GradingError" if ename == "GradingError" else "CheckFailed",
+                               public, title=title, detail=f"{ename}: {evalue}")
+        return CellOutcome(grade_id, False, shown.getvalue()[:stdout_cap], ename,
+                           _cap(evalue, 1000), title=title, detail=f"{ename}: {evalue}")
+    if hidden_passed:
+        shown.write("OK: the hidden tests of this cell passed\n")
+    return CellOutcome(grade_id, True, shown.getvalue()[:stdout_cap], title=title)
 
 
-def _cell_outputs(reply):
+def _cap(text, n):
+    text = str(text)
+    return text if len(text) <= n else text[:n] + f" [... {len(text) - n} more characters]"
+
+
+class _Allowance:
+    """What is left of one notebook's output cap."""
+
+    def __init__(self, total=NOTEBOOK_TEXT_CAP):
+        self.left = total
+
+    def take(self, text):
+        text = _cap(text, min(CELL_TEXT_CAP, max(self.left, 0)))
+        self.left -= len(text)
+        return text if self.left >= 0 else "[output not kept: the notebook's output cap was reached]"
+
+
+def _cell_outputs(reply, allowance, withheld=False):
+    """nbformat outputs of one of the learner's cells, capped here (whatever the sandbox
+    did), or one line in their place when the cell ran after hidden tests."""
+    if withheld:
+        return [{"output_type": "stream", "name": "stdout", "text": WITHHELD + "\n"}]
     outs = []
     for name in ("stdout", "stderr"):
         if reply.get(name):
-            outs.append({"output_type": "stream", "name": name, "text": reply[name]})
+            outs.append({"output_type": "stream", "name": name,
+                         "text": allowance.take(reply[name])})
     err = reply.get("error")
-    if err:
-        outs.append({"output_type": "error", "ename": str(err.get("type")),
-                     "evalue": str(err.get("msg")),
-                     "traceback": [f"{err.get('type')}: {err.get('msg')}"]})
+    if isinstance(err, dict):
+        ename = _cap(err.get("type"), 100)
+        evalue = allowance.take(err.get("msg"))
+        outs.append({"output_type": "error", "ename": ename, "evalue": evalue,
+                     "traceback": [f"{ename}: {evalue}"]})
     return outs
 
 
@@ -202,8 +331,9 @@ def grade_notebook(nb, source_nb, libdir, slot=0, limits=None, sandbox=True, cel
                     raise
         except SandboxLost as exc:
             result = NotebookResult(False, exc.reason)
+        allowance = _Allowance()
         for index, reply in sorted(session.replies.items()):
-            result.cells[index] = _cell_outputs(reply)
+            result.cells[index] = _cell_outputs(reply, allowance, index in session.after_hidden)
             err = reply.get("error")
             if err and err.get("type") in ("TimeoutError", "GradingError"):
                 result.notes.append(f"cell {index + 1}: {err.get('msg')}")
