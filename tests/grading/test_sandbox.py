@@ -345,3 +345,38 @@ def test_a_students_torch_module_crosses_as_a_handle(libdir):
         assert isinstance(f, dict) and f["cls"] == "LSTM"
     finally:
         s.close()
+
+
+@pytest.mark.skipif(not HAVE_BWRAP, reason="bubblewrap is not installed")
+def test_every_process_of_a_student_shares_one_cpu_and_memory_limit(libdir):
+    from lstm_ref.grading.sandbox import Limits
+
+    s = _session(libdir, [
+        "import subprocess, sys\n"
+        "kids = [subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)']) "
+        "for _ in range(3)]\n"
+    ], sandbox=True, limits=Limits(cpus=0.5, memory_bytes=1 << 30))
+    try:
+        group = s.box.group
+        if not group.active:  # no writable cgroup here: the fallback, said in words
+            assert "nice" in group.how
+            pytest.skip(f"no writable cgroup on this machine ({group.how})")
+        cpu = next(d for d in group.dirs if (d / "cpu.cfs_quota_us").exists()
+                   or (d / "cpu.max").exists())
+        if (cpu / "cpu.max").exists():
+            assert (cpu / "cpu.max").read_text().split()[0] == "50000"
+        else:
+            assert (cpu / "cpu.cfs_quota_us").read_text().strip() == "50000"
+            assert (cpu / "cpu.cfs_period_us").read_text().strip() == "100000"
+        for d in group.dirs:
+            procs = (d / "cgroup.procs").read_text().split()
+            assert str(s.box.proc.pid) in procs and len(procs) >= 5  # bwrap, runner, 3 kids
+        mem = [d for d in group.dirs if (d / "memory.limit_in_bytes").exists()
+               or (d / "memory.max").exists()]
+        for d in mem:
+            f = d / ("memory.max" if (d / "memory.max").exists() else "memory.limit_in_bytes")
+            assert f.read_text().strip() == str(1 << 30)
+        dirs = list(group.dirs)
+    finally:
+        s.close()
+    assert not any(d.exists() for d in dirs)  # removed with the sandbox
