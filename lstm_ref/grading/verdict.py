@@ -125,6 +125,14 @@ WITHHELD = ("[output not shown: this cell ran after hidden tests had called your
             "it could show their inputs; run the notebook yourself to see it]")
 
 
+NOT_RUN = ("[not run when the notebook was graded: the course's own cell after the last "
+           "test changes no grade]\n")
+
+
+def _norm(source):
+    return "\n".join(line.rstrip() for line in source.strip().splitlines())
+
+
 def split_hidden(src):
     """``[(hidden, code), ...]``: the test cell's source cut at its hidden-test markers, in
     order (the lines of the markers themselves dropped)."""
@@ -296,10 +304,6 @@ def grade_notebook(nb, source_nb, libdir, slot=0, limits=None, sandbox=True, cel
     if module is None:
         return NotebookResult(False, "the source notebook imports no checks module")
     checks = importlib.import_module(module)
-    cells = [(i, cell_source(c)) for i, c in enumerate(nb["cells"])
-             if c.get("cell_type") == "code" and not is_test_cell(c)]
-    session = Session(cells, libdir, slot=slot, limits=limits, sandbox=sandbox,
-                      cell_timeout=cell_timeout, call_timeout=call_timeout, deadline=deadline)
     # Each test cell runs where the student's notebook has it (a deleted one at the end),
     # after the cells above it.
     where = {}
@@ -309,6 +313,23 @@ def grade_notebook(nb, source_nb, libdir, slot=0, limits=None, sandbox=True, cel
             where[gid] = i
     tests = [c for c in source_nb["cells"] if c.get("cell_type") == "code" and is_test_cell(c)]
     end = len(nb["cells"])
+    # The course's own cells after the last test (a benchmark, a demonstration) can change
+    # no grade, and what they print would be withheld (they run after hidden tests): they
+    # are not run. A student's own cells there still run.
+    last_test = max((where.get(c["metadata"]["nbgrader"]["grade_id"], end) for c in tests),
+                    default=end)
+    course = {_norm(cell_source(c)) for c in source_nb["cells"]
+              if c.get("cell_type") == "code" and not c.get("metadata", {}).get("nbgrader")}
+    cells, not_run = [], []
+    for i, c in enumerate(nb["cells"]):
+        if c.get("cell_type") != "code" or is_test_cell(c):
+            continue
+        if i > last_test and _norm(cell_source(c)) in course:
+            not_run.append(i)
+        else:
+            cells.append((i, cell_source(c)))
+    session = Session(cells, libdir, slot=slot, limits=limits, sandbox=sandbox,
+                      cell_timeout=cell_timeout, call_timeout=call_timeout, deadline=deadline)
     tests.sort(key=lambda c: where.get(c["metadata"]["nbgrader"]["grade_id"], end))
     result = NotebookResult(True)
     try:
@@ -332,6 +353,8 @@ def grade_notebook(nb, source_nb, libdir, slot=0, limits=None, sandbox=True, cel
         except SandboxLost as exc:
             result = NotebookResult(False, exc.reason)
         allowance = _Allowance()
+        for index in not_run:
+            result.cells[index] = [{"output_type": "stream", "name": "stdout", "text": NOT_RUN}]
         for index, reply in sorted(session.replies.items()):
             result.cells[index] = _cell_outputs(reply, allowance, index in session.after_hidden)
             err = reply.get("error")
