@@ -37,6 +37,11 @@ _REFUSAL = (
     "to write it yourself"
 )
 
+# In grading, the sandbox's copy of lstm_ref (lstm_ref.grading.refcopy) has no reference
+# implementation at all: whatever computes an exercise raises a PermissionError whose
+# message starts with these words.
+GRADING_REFUSAL = "the reference implementation in lstm_ref is not available during grading"
+
 
 def _refuse(*args, **kwargs):
     # Runs with the reference module's globals (its __code__ is swapped in), so it may only
@@ -82,6 +87,8 @@ def call_learner(fn, *args, name=None, locked=(), context="", **kwargs):
     except PermissionError as exc:
         if str(exc) == _REFUSAL:
             raise CheckFailed(f"{name}: {_REFUSAL}") from None
+        if str(exc).startswith(GRADING_REFUSAL):
+            raise CheckFailed(f"{name}: your function called lstm_ref: {exc}") from None
         raise CheckFailed(f"{name} raised PermissionError: {exc}") from None
     except NotImplementedError:
         raise CheckFailed(f"{name} is not implemented yet (it raises NotImplementedError)") from None
@@ -113,6 +120,15 @@ def expect_array(name, got, shape, dtype=None):
     if not np.all(np.isfinite(got)):
         raise CheckFailed(f"{name} contains NaN or infinite values")
     return got
+
+
+def expect_not_constant(name, got):
+    """A shape check's points need a function that computes: an output holding one number
+    everywhere (zeros, a constant of the right shape) earns nothing."""
+    arr = np.asarray(got)
+    if arr.size > 1 and np.all(arr == arr.flat[0]):
+        raise CheckFailed(f"{name} holds the same number everywhere: the shape is right, but "
+                          "the points need an output computed from the inputs")
 
 
 def expect_close(name, got, expected, rtol=1e-7, atol=1e-10, hint=""):

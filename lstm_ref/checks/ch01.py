@@ -31,6 +31,7 @@ from ._common import (
     draw_weights,
     expect_array,
     expect_grad,
+    expect_not_constant,
     expect_shape,
     expect_values,
     rng_for,
@@ -51,6 +52,10 @@ __all__ = [
 ]
 
 LOCKED = (_ref.rnn_step_forward, _ref.rnn_step_backward, _ref.rnn_forward, _ref.rnn_backward)
+LIBRARIES = "numpy"
+"""In grading, a test cell whose function is computed with an autograd library or a
+library's recurrent cell earns nothing (:mod:`lstm_ref.grading.forbidden`)."""
+
 REFERENCE_EXERCISED = (
     "lstm_ref.numpy.rnn:rnn_step_forward",
     "lstm_ref.numpy.rnn:rnn_step_backward",
@@ -310,6 +315,7 @@ def step_forward_shape(rnn_step_forward, seed=0, N=3, D=10, H=4):
     inputs, _ = _step_inputs(seed, N, D, H)
     h_next, _ = _run_step_forward(rnn_step_forward, inputs)
     expect_shape("h_next", h_next, (N, H), dtype=np.float64)
+    expect_not_constant("h_next", h_next)
     return f"h_next has shape ({N}, {H}) and dtype float64"
 
 
@@ -350,6 +356,7 @@ def forward_shape(rnn_forward, seed=0, T=5, N=2, D=4, H=3):
     inputs, _ = _seq_inputs(seed, T, N, D, H)
     h, _ = _run_forward(rnn_forward, inputs)
     expect_shape("h", h, (T, N, H), dtype=np.float64)
+    expect_not_constant("h", h)
     return f"h has shape ({T}, {N}, {H}) and dtype float64"
 
 

@@ -22,12 +22,13 @@ import numpy as np
 from ..numpy import vanishing as _ref
 from ._common import (
     CheckFailed,
-    diagnose,
     call_learner,
     call_on_copies,
     check,
+    diagnose,
     expect_array,
     expect_close,
+    expect_not_constant,
     expect_tuple,
     expect_unchanged,
     expect_values,
@@ -49,6 +50,10 @@ __all__ = [
 ]
 
 LOCKED = (_ref.rnn_jacobian, _ref.jacobian_norms, _ref.norm_bound, _ref.clip_grad_norm)
+LIBRARIES = "numpy"
+"""In grading, a test cell whose function is computed with an autograd library or a
+library's recurrent cell earns nothing (:mod:`lstm_ref.grading.forbidden`)."""
+
 REFERENCE_EXERCISED = (
     "lstm_ref.numpy.vanishing:rnn_jacobian",
     "lstm_ref.numpy.vanishing:jacobian_norms",
@@ -109,6 +114,7 @@ def jacobian_shape(rnn_jacobian, seed=0, N=3, H=4, activation="tanh"):
     h_prev, W = _jacobian_inputs(seed, N, H, 0.9, activation)
     J = _run(rnn_jacobian, "rnn_jacobian", {"h_prev": h_prev, "W": W}, activation)
     expect_array("J", J, (N, H, H), dtype=np.float64)
+    expect_not_constant("J", J)
     return f"J has shape ({N}, {H}, {H}) and dtype float64"
 
 
@@ -175,6 +181,7 @@ def norms_shape(jacobian_norms, seed=0, T=6, N=2, H=4, activation="tanh"):
     h_seq, W = _network(seed, T, N, H, 0.9, activation)
     norms = _run_norms(jacobian_norms, h_seq, W, activation)
     expect_array("norms", norms, (N, T), dtype=np.float64)
+    expect_not_constant("norms", norms)
     return f"norms has shape ({N}, {T}) and dtype float64"
 
 
@@ -240,6 +247,18 @@ def _grads(seed, shapes, scale):
 SHAPES = ((3, 4), (4,), (2, 3, 2))
 
 
+def _expect_it_clips(clip_grad_norm, seed, shapes, max_norm):
+    """The points of the "unchanged" checks need a function that clips: a gradient of three
+    times ``max_norm`` comes back smaller (its exact values are clip_values' business)."""
+    big = _grads(seed + 1, shapes, 1.0)
+    norm = float(np.sqrt(sum(np.sum(g * g) for g in big)))
+    big = [g * (3.0 * max_norm / norm) for g in big]
+    _, new, _ = _run_clip(clip_grad_norm, big, max_norm)
+    if float(np.sqrt(sum(np.sum(c * c) for c in new))) > 0.999 * 3.0 * max_norm:
+        raise CheckFailed("clip_grad_norm returns a gradient above max_norm unclipped; this "
+                          "check gives its point to a function that clips above the threshold")
+
+
 def _run_clip(clip_grad_norm, grads, max_norm):
     copies = [g.copy() for g in grads]
     out = call_learner(clip_grad_norm, copies, max_norm, name="clip_grad_norm", locked=LOCKED)
@@ -300,6 +319,7 @@ def clip_below_threshold(clip_grad_norm, seed=0, shapes=SHAPES, max_norm=10.0, s
     for i, (c, g) in enumerate(zip(new, grads)):
         expect_close(f"the clipped grads[{i}]", c, g, RTOL, ATOL,
                      hint="a gradient whose norm is at most max_norm must not be changed")
+    _expect_it_clips(clip_grad_norm, seed, shapes, max_norm)
     return f"a gradient of norm at most {max_norm} is left as it is"
 
 
@@ -316,4 +336,5 @@ def clip_inputs_unchanged(clip_grad_norm, seed=0, shapes=SHAPES, max_norm=1.0, s
             raise CheckFailed(
                 f"the clipped grads[{i}] shares memory with an input array; return new arrays"
             )
+    _expect_it_clips(clip_grad_norm, seed, shapes, max_norm)
     return "clip_grad_norm leaves its inputs unchanged and returns new arrays"

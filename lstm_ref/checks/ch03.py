@@ -36,10 +36,11 @@ from ._common import (
     expect_array,
     expect_close,
     expect_grad,
+    expect_not_constant,
     expect_shape,
     expect_tuple,
-    expect_values,
     expect_unchanged,
+    expect_values,
     rng_for,
 )
 
@@ -74,6 +75,10 @@ LOCKED = (
     _convert.torch_lstm_to_numpy,
     _convert._to_numpy,
 )
+
+LIBRARIES = "numpy"
+"""In grading, a test cell whose function is computed with an autograd library or a
+library's recurrent cell earns nothing (:mod:`lstm_ref.grading.forbidden`)."""
 
 REFERENCE_EXERCISED = (
     "lstm_ref.numpy.lstm:lstm_step_forward",
@@ -365,6 +370,8 @@ def step_forward_shape(lstm_step_forward, seed=0, N=3, D=5, H=4):
     h_next, c_next, _ = _run_step_forward(lstm_step_forward, inputs)
     expect_array("h_next", h_next, (N, H), dtype=np.float64)
     expect_array("c_next", c_next, (N, H), dtype=np.float64)
+    expect_not_constant("h_next", h_next)
+    expect_not_constant("c_next", c_next)
     return f"h_next and c_next have shape ({N}, {H}) and dtype float64"
 
 
@@ -419,6 +426,8 @@ def forward_shape(lstm_forward, seed=0, T=5, N=2, D=4, H=3):
     h, c, _ = _run_forward(lstm_forward, inputs)
     expect_shape("h", h, (T, N, H), dtype=np.float64)
     expect_shape("c", c, (T, N, H), dtype=np.float64)
+    expect_not_constant("h", h)
+    expect_not_constant("c", c)
     return f"h and c have shape ({T}, {N}, {H}) and dtype float64"
 
 
@@ -541,6 +550,7 @@ def params_from_torch_shapes(lstm_params_from_torch, seed=0, D=3, H=4):
                 "(4H, in), the numpy cell multiplies from the right and needs the transpose"
             )
         expect_array(name, arr, shape, dtype=np.float64)
+        expect_not_constant(name, arr)
     return f"Wx, Wh and b have shapes ({D}, {4 * H}), ({H}, {4 * H}), ({4 * H},)"
 
 
@@ -640,4 +650,9 @@ def forget_bias_copy(init_forget_bias, seed=0, H=3, value=1.0):
     expect_unchanged("b", b, arg)
     if got is arg or (isinstance(got, np.ndarray) and np.shares_memory(got, arg)):
         raise CheckFailed("init_forget_bias returned (a view of) its input; return a new array")
+    expect_array("init_forget_bias's result", got, b.shape)
+    if np.array_equal(got, b):
+        raise CheckFailed("init_forget_bias returned a copy of b with nothing set; this "
+                          "check gives its point to a function that sets the forget block "
+                          "in a new array")
     return "init_forget_bias leaves b alone and returns a new array"

@@ -34,6 +34,7 @@ from ._common import (
     draw_weights,
     expect_array,
     expect_close,
+    expect_not_constant,
     expect_tuple,
     rng_for,
 )
@@ -49,6 +50,10 @@ __all__ = [
     "GRU_GRADS",
     "REFERENCE_EXERCISED",
 ]
+
+LIBRARIES = "numpy"
+"""In grading, a test cell whose function is computed with an autograd library or a
+library's recurrent cell earns nothing (:mod:`lstm_ref.grading.forbidden`)."""
 
 REFERENCE_EXERCISED = (
     "lstm_ref.numpy.gru:gru_step_forward",
@@ -172,6 +177,7 @@ def gru_step_forward_shape(gru_step_forward, seed=0, N=3, D=5, H=4):
     inputs, _ = _gru_inputs(seed, N, D, H)
     h_next, _ = _run_gru_forward(gru_step_forward, inputs)
     expect_array("h_next", h_next, (N, H), dtype=np.float64)
+    expect_not_constant("h_next", h_next)
     return f"h_next has shape ({N}, {H}) and dtype float64"
 
 

@@ -59,6 +59,10 @@ _EXERCISED_METHODS = (
     (_graph.Linear, ("updateOutput", "updateGradInput", "accGradParameters")),
 )
 
+LIBRARIES = "numpy"
+"""In grading, a test cell whose function is computed with an autograd library or a
+library's recurrent cell earns nothing (:mod:`lstm_ref.grading.forbidden`)."""
+
 REFERENCE_EXERCISED = tuple(
     f"{cls.__module__}:{cls.__qualname__}.{method}"
     for cls, methods in _EXERCISED_METHODS
@@ -327,23 +331,184 @@ def linear_acc_grad(Linear, which, n_in=5, n_out=3, N=4, scale=1.0, seed=40):
 
 
 # --- graphs built by the learner --------------------------------------------------------
+#
+# Sections 3 to 5 grade the learner's graph, not the learner's modules again: the check
+# reads the graph's structure (its nodes, each node's module kind and settings, its
+# parents), rebuilds the same graph HERE from reference modules (lstm_ref.graph's
+# CMulTable and Linear included) with parameters the check draws itself, and runs that.
+# A bug in the learner's CMulTable or Linear costs only sections 1 and 2; parameters the
+# learner's objects report are never read; and nothing of the learner's runs but the
+# builder function.
+
+MAX_NODES = 200
+_PLAIN_MODULES = ("Identity", "Sigmoid", "Tanh", "ReLU", "CAddTable", "CSubTable",
+                  "CMulTable", "LogSoftMax")
 
 
-def _graph_of(builder, name, *args):
+def _kind(obj):
+    """The class name of the learner's object (a proxy reports the sandboxed object's)."""
+    if type(obj).__name__ == "Remote":
+        return str(object.__getattribute__(obj, "_type"))
+    return type(obj).__name__
+
+
+def _key(obj):
+    """A key telling the learner's objects apart (the same object, the same key)."""
+    if type(obj).__name__ == "Remote":
+        return ("remote", object.__getattribute__(obj, "_id"))
+    return ("local", id(obj))
+
+
+def _read(obj, attr, what):
+    try:
+        return getattr(obj, attr)
+    except Exception:  # noqa: BLE001 - a missing attribute, said plainly
+        raise CheckFailed(f"{what} has no attribute {attr}: build it with nn.gModule") from None
+
+
+def _nodes(value, what):
+    try:
+        items = list(value)
+    except Exception:  # noqa: BLE001
+        raise CheckFailed(f"{what} should be a list of graph nodes") from None
+    if len(items) > MAX_NODES:
+        raise CheckFailed(f"{what} has {len(items)} nodes; this exercise needs far fewer")
+    return items
+
+
+def _int_setting(module, attr, kind, optional=False):
+    value = _read(module, attr, f"the {kind} module")
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise CheckFailed(f"the {kind} module's {attr} should be an int, got "
+                          f"{type(value).__name__}")
+    return int(value)
+
+
+def _trusted_module(module, kind):
+    """A reference module of the learner's module's kind, with its settings."""
+    nn = _graph
+    if kind in _PLAIN_MODULES:
+        return getattr(nn, kind)()
+    if kind == "Linear":
+        W = _read(module, "weight", "the Linear module")
+        shape = getattr(W, "shape", None)
+        if not isinstance(W, np.ndarray) or len(shape) != 2:
+            raise CheckFailed("a Linear module's weight should be a 2-D array (out, in)")
+        return nn.Linear(int(shape[1]), int(shape[0]))
+    if kind == "Narrow":
+        return nn.Narrow(_int_setting(module, "dim", kind), _int_setting(module, "offset", kind),
+                         _int_setting(module, "length", kind))
+    if kind in ("SplitTable", "JoinTable"):
+        return getattr(nn, kind)(_int_setting(module, "dim", kind),
+                                 _int_setting(module, "nInputDims", kind, optional=True))
+    if kind == "SelectTable":
+        return nn.SelectTable(_int_setting(module, "index", kind))
+    raise CheckFailed(f"the graph uses a {kind} module, which this exercise does not need "
+                      f"(use {', '.join(_PLAIN_MODULES)}, Linear, Narrow, SplitTable, "
+                      "JoinTable or SelectTable)")
+
+
+class _Rebuilt:
+    """The learner's graph rebuilt from reference modules: ``graph`` (a gModule),
+    ``linears`` (each reference Linear with the input positions of the learner's graph
+    that feed it directly, as a tuple)."""
+
+    def __init__(self, graph, linears):
+        self.graph, self.linears = graph, linears
+
+
+def _rebuild(g, name):
+    """Read the structure of the learner's gModule ``g`` and rebuild it here."""
+    nn = _graph
+    what = f"the result of {name}"
+    order = _nodes(_read(g, "forwardnodes", what), f"{what}.forwardnodes")
+    inputs = _nodes(_read(g, "input_nodes", what), f"{what}.input_nodes")
+    outputs = _nodes(_read(g, "output_nodes", what), f"{what}.output_nodes")
+    input_pos = {_key(n): k for k, n in enumerate(inputs)}
+    made, splits, linears = {}, {}, []
+    for node in order:
+        key = _key(node)
+        parents = _nodes(_read(node, "parents", "a graph node"), "a node's parents")
+        pkeys = [_key(p) for p in parents]
+        if any(p not in made and p not in splits for p in pkeys):
+            raise CheckFailed(f"{what} lists a node before the nodes that feed it")
+        module = _read(node, "module", "a graph node")
+        if module is None:  # a split hub, or one of its select nodes
+            n_out = _read(node, "split_outputs", "a graph node")
+            if n_out is not None:
+                if len(pkeys) != 1 or not isinstance(n_out, int) or not 0 < n_out <= MAX_NODES:
+                    raise CheckFailed(f"{what} has a malformed split node")
+                splits[key] = made[pkeys[0]].split(n_out)
+                continue
+            index = _read(node, "select_index", "a graph node")
+            if len(pkeys) != 1 or pkeys[0] not in splits or not isinstance(index, int) \
+                    or not 0 <= index < len(splits[pkeys[0]]):
+                raise CheckFailed(f"{what} has a malformed node without a module")
+            made[key] = splits[pkeys[0]][index]
+            continue
+        kind = _kind(module)
+        mod = _trusted_module(module, kind)
+        if not pkeys:
+            made[key] = mod()
+        else:
+            fed = [made[p] for p in pkeys]
+            made[key] = mod(fed if len(fed) > 1 else fed[0])
+        if kind == "Linear":
+            linears.append((mod, tuple(input_pos[p] for p in pkeys if p in input_pos)))
+    try:
+        graph = nn.gModule([made[_key(n)] for n in inputs], [made[_key(n)] for n in outputs])
+    except KeyError:
+        raise CheckFailed(f"{what} has an input or output node that is not in its graph") \
+            from None
+    except (TypeError, ValueError) as exc:
+        raise CheckFailed(f"{what} is not a valid graph: {exc}") from None
+    return _Rebuilt(graph, linears)
+
+
+def _learner_graph(builder, name, *args):
+    """Call the learner's builder and rebuild its graph from reference modules."""
     g = call_learner(builder, *args, name=name)
-    for method in ("forward", "backward", "parameters"):
-        _method(g, f"the result of {name}", method)
-    return g
+    if g is None:
+        raise CheckFailed(f"{name} returned None; it should return the nn.gModule it builds")
+    return _rebuild(g, name)
 
 
-def _params(g, name, shapes):
-    res = call_learner(_method(g, "gModule", "parameters"), name=f"{name}(...).parameters")
-    if not isinstance(res, (list, tuple)) or len(res) != 2:
-        raise CheckFailed(f"{name}(...).parameters() should return (params, grads)")
-    params = _expect_list(f"the params of {name}(...)", res[0], len(shapes))
-    for k, (p, shape) in enumerate(zip(params, shapes)):
-        expect_array(f"parameter {k} of {name}(...)", p, shape, dtype=np.float64)
-    return [np.array(p, copy=True) for p in params], res
+def _set_linear(mod, W, b):
+    mod.weight[...] = W
+    mod.bias[...] = b
+
+
+def _run_graph(rebuilt, inputs, what):
+    """Forward through the rebuilt graph; a shape mismatch of the learner's wiring is the
+    learner's mistake, reported as such."""
+    try:
+        return rebuilt.graph.forward(_copy(inputs))
+    except (TypeError, ValueError, IndexError) as exc:
+        raise CheckFailed(f"{what}: running your graph failed: {exc}") from None
+
+
+def _backward_graph(rebuilt, inputs, grad, what):
+    try:
+        rebuilt.graph.zeroGradParameters()
+        rebuilt.graph.forward(_copy(inputs))
+        return rebuilt.graph.backward(_copy(inputs), _copy(grad))
+    except (TypeError, ValueError, IndexError) as exc:
+        raise CheckFailed(f"{what}: running your graph backward failed: {exc}") from None
+
+
+def _one_linear(rebuilt, name, n_in, n_out, feeds=None):
+    if len(rebuilt.linears) != 1:
+        raise CheckFailed(f"{name}(...) should hold exactly one Linear, found "
+                          f"{len(rebuilt.linears)}")
+    mod, fed_by = rebuilt.linears[0]
+    if mod.weight.shape != (n_out, n_in):
+        raise CheckFailed(f"the Linear of {name}({n_in}, {n_out}) should be Linear({n_in}, "
+                          f"{n_out}), got Linear({mod.weight.shape[1]}, {mod.weight.shape[0]})")
+    if feeds is not None and fed_by != (feeds,):
+        raise CheckFailed(f"the Linear of {name} should be fed by input {feeds + 1} alone")
+    return mod
 
 
 def _z_data(n_in, n_out, N, seed):
@@ -357,27 +522,39 @@ def _z_data(n_in, n_out, N, seed):
     return inputs, rng.standard_normal(_shape(N, n_out))
 
 
+def _draw_linear(seed, n_in, n_out):
+    """Parameters drawn by the check (never read from the learner's objects)."""
+    rng = rng_for(seed + 1000003)
+    return rng.standard_normal((n_out, n_in)) / np.sqrt(n_in), rng.standard_normal(n_out) * 0.5
+
+
 def _ref_z(W, b):
     nn = _graph
     x1, x2, x3 = nn.Identity()(), nn.Identity()(), nn.Identity()()
     lin = nn.Linear(W.shape[1], W.shape[0])
-    lin.weight[...] = W
-    lin.bias[...] = b
+    _set_linear(lin, W, b)
     z = nn.CAddTable()([x1, nn.CMulTable()([x2, lin(x3)])])
     g = nn.gModule([x1, x2, x3], [z])
     g.zeroGradParameters()
     return g
 
 
+def _z_graph(build_z_network, n_in, n_out, seed):
+    name = "build_z_network"
+    rebuilt = _learner_graph(build_z_network, name, n_in, n_out)
+    W, b = _draw_linear(0 if seed is None else seed, n_in, n_out)
+    _set_linear(_one_linear(rebuilt, name, n_in, n_out), W, b)
+    return rebuilt, W, b
+
+
 @check
 def z_forward(build_z_network, n_in=20, n_out=10, N=None, seed=None):
-    """The output of ``build_z_network(n_in, n_out)`` is ``x1 + x2 * (x3 W^T + b)`` with the
-    graph's own ``W, b``; ``seed=None`` uses the seed's inputs (1..10, ones, twos)."""
-    name = "build_z_network"
-    g = _graph_of(build_z_network, name, n_in, n_out)
-    (W, b), _ = _params(g, name, [(n_out, n_in), (n_out,)])
+    """The output of the graph ``build_z_network(n_in, n_out)`` builds is
+    ``x1 + x2 * (x3 W^T + b)``; the graph is rebuilt from reference modules with the
+    check's own ``W, b``; ``seed=None`` uses the seed's inputs (1..10, ones, twos)."""
+    rebuilt, W, b = _z_graph(build_z_network, n_in, n_out, seed)
     inputs, _ = _z_data(n_in, n_out, N, seed)
-    got = call_learner(_method(g, "gModule", "forward"), _copy(inputs), name=f"{name}(...).forward")
+    got = _run_graph(rebuilt, inputs, "the z network")
     expected = _ref_z(W, b).forward(_copy(inputs))
     lin = inputs[2] @ W.T + b
     wrong = [
@@ -391,30 +568,25 @@ def z_forward(build_z_network, n_in=20, n_out=10, N=None, seed=None):
 
 @check
 def z_backward(build_z_network, which, n_in=20, n_out=10, N=3, seed=50):
-    """One gradient of the z network after ``forward`` then ``backward``: ``which`` is
-    ``"x1"``, ``"x2"``, ``"x3"`` (gradInput) or ``"weight"``, ``"bias"`` (the Linear's)."""
+    """One gradient of the z network (rebuilt from reference modules, the check's own
+    parameters) after ``forward`` then ``backward``: ``which`` is ``"x1"``, ``"x2"``,
+    ``"x3"`` (gradInput) or ``"weight"``, ``"bias"`` (the Linear's)."""
     names = ("x1", "x2", "x3", "weight", "bias")
     if which not in names:
         raise ValueError(f"which must be one of {names}, got {which!r}")
-    name = "build_z_network"
-    g = _graph_of(build_z_network, name, n_in, n_out)
-    (W, b), _ = _params(g, name, [(n_out, n_in), (n_out,)])
+    rebuilt, W, b = _z_graph(build_z_network, n_in, n_out, seed)
     inputs, grad = _z_data(n_in, n_out, N, seed)
-    call_learner(_method(g, "gModule", "zeroGradParameters"), name=f"{name}(...).zeroGradParameters")
-    call_learner(_method(g, "gModule", "forward"), _copy(inputs), name=f"{name}(...).forward")
-    gin = call_learner(_method(g, "gModule", "backward"), _copy(inputs), grad.copy(),
-                       name=f"{name}(...).backward")
+    gin = _backward_graph(rebuilt, inputs, grad, "the z network")
     ref = _ref_z(W, b)
     ref.forward(_copy(inputs))
     ref_gin = ref.backward(_copy(inputs), grad.copy())
     if which in ("weight", "bias"):
-        _, ref_grads = ref.parameters()
-        expected = ref_grads[0 if which == "weight" else 1]
-        grads = call_learner(_method(g, "gModule", "parameters"), name=f"{name}(...).parameters")[1]
-        got = _expect_list(f"the gradients of {name}(...)", grads, 2)[0 if which == "weight" else 1]
+        expected = ref.parameters()[1][0 if which == "weight" else 1]
+        lin = rebuilt.linears[0][0]
+        got = lin.gradWeight if which == "weight" else lin.gradBias
     else:
         k = names.index(which)
-        got = _expect_list(f"{name}(...).backward's result", gin, 3)[k]
+        got = _expect_list("the network's gradInput", gin, 3)[k]
         expected = ref_gin[k]
     _compare(f"the gradient on {which}", got, expected)
     return f"z network, gradient on {which}"
@@ -427,11 +599,24 @@ def _cell_data(D, H, N, seed):
                                                  rng.standard_normal(_shape(N, H)))
 
 
-def _cell_params(builder, D, H):
+def _cell_graph(builder, D, H, seed):
+    """The learner's cell rebuilt from reference modules, its two Linears set to weights
+    the check draws; returns ``(rebuilt, Wx (D, 4H), Wh (H, 4H), b (4H,))``."""
     name = "build_lstm_cell"
-    g = _graph_of(builder, name, D, H)
-    (Wi, bi, Wh, bh), _ = _params(g, name, [(4 * H, D), (4 * H,), (4 * H, H), (4 * H,)])
-    return g, Wi.T, Wh.T, bi + bh
+    rebuilt = _learner_graph(builder, name, D, H)
+    by_input = {fed: mod for mod, fed in rebuilt.linears}
+    if len(rebuilt.linears) != 2 or set(by_input) != {(0,), (2,)}:
+        raise CheckFailed("build_lstm_cell should hold two Linears, one fed by x (input 1) "
+                          "and one fed by prev_h (input 3), as char-rnn's cell does")
+    i2h, h2h = by_input[(0,)], by_input[(2,)]
+    if i2h.weight.shape != (4 * H, D) or h2h.weight.shape != (4 * H, H):
+        raise CheckFailed(f"the two Linears should be Linear({D}, {4 * H}) on x and "
+                          f"Linear({H}, {4 * H}) on prev_h")
+    Wi, bi = _draw_linear(seed, D, 4 * H)
+    Wh, bh = _draw_linear(seed + 1, H, 4 * H)
+    _set_linear(i2h, Wi, bi)
+    _set_linear(h2h, Wh, bh)
+    return rebuilt, Wi.T, Wh.T, bi + bh
 
 
 def _as2d(a):
@@ -440,16 +625,15 @@ def _as2d(a):
 
 @check
 def lstm_cell_forward(build_lstm_cell, which, D=3, H=4, N=2, seed=60):
-    """``next_c`` (``which="c"``) or ``next_h`` (``"h"``) of ``build_lstm_cell(D, H)`` on
+    """``next_c`` (``which="c"``) or ``next_h`` (``"h"``) of the cell ``build_lstm_cell(D, H)``
+    builds (rebuilt from reference modules, the check's own weights) on
     ``[x, prev_c, prev_h]`` equals :func:`lstm_ref.numpy.lstm.lstm_step_forward` with
     ``Wx = W_i2h^T``, ``Wh = W_h2h^T``, ``b = b_i2h + b_h2h`` (gates i, f, g, o)."""
     if which not in ("c", "h"):
         raise ValueError(f"which must be 'c' or 'h', got {which!r}")
-    g, Wx, Wh, b = _cell_params(build_lstm_cell, D, H)
+    rebuilt, Wx, Wh, b = _cell_graph(build_lstm_cell, D, H, seed)
     (x, c, h), _ = _cell_data(D, H, N, seed)
-    out = call_learner(_method(g, "gModule", "forward"), [x.copy(), c.copy(), h.copy()],
-                       name="build_lstm_cell(...).forward")
-    out = _expect_list("the cell's output", out, 2)
+    out = _expect_list("the cell's output", _run_graph(rebuilt, [x, c, h], "the LSTM cell"), 2)
     got = out[0 if which == "c" else 1]
 
     def step(Wx, Wh, b):
@@ -468,18 +652,15 @@ def lstm_cell_forward(build_lstm_cell, which, D=3, H=4, N=2, seed=60):
 
 @check
 def lstm_cell_backward(build_lstm_cell, which, D=3, H=4, N=2, seed=70):
-    """The gradient on ``x``, ``prev_c`` or ``prev_h`` of the cell's ``backward`` with
-    upstream gradients ``[dnext_c, dnext_h]``, against
-    :func:`lstm_ref.numpy.lstm.lstm_step_backward`."""
+    """The gradient on ``x``, ``prev_c`` or ``prev_h`` of the cell (rebuilt from reference
+    modules, the check's own weights) with upstream gradients ``[dnext_c, dnext_h]``,
+    against :func:`lstm_ref.numpy.lstm.lstm_step_backward`."""
     names = ("x", "prev_c", "prev_h")
     if which not in names:
         raise ValueError(f"which must be one of {names}, got {which!r}")
-    g, Wx, Wh, b = _cell_params(build_lstm_cell, D, H)
+    rebuilt, Wx, Wh, b = _cell_graph(build_lstm_cell, D, H, seed)
     (x, c, h), (dc, dh) = _cell_data(D, H, N, seed)
-    inputs = [x, c, h]
-    call_learner(_method(g, "gModule", "forward"), _copy(inputs), name="build_lstm_cell(...).forward")
-    gin = call_learner(_method(g, "gModule", "backward"), _copy(inputs), [dc.copy(), dh.copy()],
-                       name="build_lstm_cell(...).backward")
+    gin = _backward_graph(rebuilt, [x, c, h], [dc, dh], "the LSTM cell")
     got = _expect_list("the cell's gradInput", gin, 3)[names.index(which)]
     _, _, cache = _lstm.lstm_step_forward(_as2d(x), _as2d(h), _as2d(c), Wx, Wh, b)
     dx, dh_prev, dc_prev, _, _, _ = _lstm.lstm_step_backward(_as2d(dh), _as2d(dc), cache)
@@ -521,15 +702,15 @@ def _fanout_reference_grad(x, W, b, dz):
 
 @check
 def fanout_backward(build_fanout_network, D=4, N=3, seed=80):
-    """``build_fanout_network(D)``: ``z = x * x + linear(x)``; its gradient on ``x``
-    (``backward`` after ``forward``) sums what the three uses of ``x`` send back."""
+    """The graph ``build_fanout_network(D)`` builds, ``z = x * x + linear(x)`` (rebuilt from
+    reference modules, the check's own weights): its gradient on ``x`` sums what the three
+    uses of ``x`` send back."""
     name = "build_fanout_network"
-    g = _graph_of(build_fanout_network, name, D)
-    (W, b), _ = _params(g, name, [(D, D), (D,)])
+    rebuilt = _learner_graph(build_fanout_network, name, D)
+    W, b = _draw_linear(seed, D, D)
+    _set_linear(_one_linear(rebuilt, name, D, D), W, b)
     x, dz = _fanout_data(D, N, seed)
-    call_learner(_method(g, "gModule", "forward"), x.copy(), name=f"{name}(...).forward")
-    got = call_learner(_method(g, "gModule", "backward"), x.copy(), dz.copy(),
-                       name=f"{name}(...).backward")
+    got = _backward_graph(rebuilt, x, dz, "the fan-out network")
     if isinstance(got, (list, tuple)) and len(got) == 1:
         got = got[0]
     expected = _fanout_reference_grad(x, W, b, dz)

@@ -20,7 +20,15 @@ graph) changes the losses, which the loss check catches.
 import numpy as np
 
 from ..train import tbptt as _ref
-from ._common import CheckFailed, call_learner, check, expect_close, expect_tuple, rng_for
+from ._common import (
+    CheckFailed,
+    call_learner,
+    check,
+    expect_close,
+    expect_not_constant,
+    expect_tuple,
+    rng_for,
+)
 
 __all__ = [
     "CheckFailed",
@@ -36,6 +44,9 @@ __all__ = [
     "clip_below_threshold",
     "PARAM_NAMES",
 ]
+
+LIBRARIES = "torch"
+"""Chapter 6 may use torch freely, autograd included (:mod:`lstm_ref.grading.forbidden`)."""
 
 REFERENCE_EXERCISED = (
     "lstm_ref.train.tbptt:make_streams",
@@ -121,6 +132,7 @@ def streams_shape(make_streams, seed=0, L=50, batch=4):
         elif arr.ndim == 2 and arr.shape[1] == batch and arr.shape[0] == -(-L // batch):
             hint = ": drop the last L mod batch characters"
         raise CheckFailed(f"the streams have shape {arr.shape}, expected ({S}, {batch}){hint}")
+    expect_not_constant("the streams", arr)
     return f"the streams have shape ({S}, {batch}) (L={L})"
 
 
@@ -175,6 +187,8 @@ def segments_shapes(segments, seed=0, S=23, N=3, bptt=5):
             if arr.shape != tuple(ex.shape):
                 raise CheckFailed(f"segment {k}'s {name} has shape {arr.shape}, expected "
                                   f"{tuple(ex.shape)}")
+    expect_not_constant("the segments' inputs", np.concatenate(
+        [_as_array("x", x, integer=True).ravel() for x, _ in got]))
     return f"{len(expected)} segments of the right shapes (S={S}, N={N}, bptt={bptt})"
 
 
@@ -272,8 +286,9 @@ def tbptt_losses(train_tbptt, seed=0, V=5, H=4, N=3, bptt=4, lr=0.5, n_segments=
 
 
 @check
-def tbptt_params(train_tbptt, name, seed=0, V=5, H=4, N=3, bptt=4, lr=0.5, n_segments=4):
-    """One final parameter (``name`` in :data:`PARAM_NAMES`) after all the updates."""
+def tbptt_params(train_tbptt, name, seed=0, V=5, H=4, N=3, bptt=4, lr=0.5, n_segments=1):
+    """One final parameter (``name`` in :data:`PARAM_NAMES`) after the updates; one segment
+    by default (the state carried between segments is :func:`tbptt_losses`' business)."""
     if name not in PARAM_NAMES:
         raise ValueError(f"name must be one of {PARAM_NAMES}, got {name!r}")
     params, streams = _tbptt_inputs(seed, V, H, N, bptt, n_segments)
@@ -298,17 +313,30 @@ def tbptt_params(train_tbptt, name, seed=0, V=5, H=4, N=3, bptt=4, lr=0.5, n_seg
 
 @check
 def tbptt_inputs_unchanged(train_tbptt, seed=0, V=5, H=4, N=3, bptt=4, lr=0.5,
-                           n_segments=3):
-    """``train_tbptt`` leaves the parameters it is given unchanged (it returns new ones)."""
+                           n_segments=1):
+    """``train_tbptt`` trains copies: it returns new parameters, moved by training, and
+    leaves the ones it is given unchanged. One segment by default, so that a bug of the
+    state carried between segments (a missing detach) costs this check nothing."""
     torch = _torch()
     params, streams = _tbptt_inputs(seed, V, H, N, bptt, n_segments)
     given = {k: v.clone() for k, v in params.items()}
-    _call(train_tbptt, "train_tbptt", given, streams.clone(), bptt, lr, n_segments)
+    out = _call(train_tbptt, "train_tbptt", given, streams.clone(), bptt, lr, n_segments)
+    if out is None:
+        raise CheckFailed("train_tbptt returned None; it should return (losses, params)")
+    _, final = expect_tuple("train_tbptt", out, 2, "(losses, params)")
     for k, v in params.items():
         if not torch.equal(given[k], v):
             raise CheckFailed(f"train_tbptt changed the parameter {k} it was given; train "
                               "copies (v.detach().clone().requires_grad_()) and return them")
-    return "train_tbptt leaves its inputs unchanged"
+    if not isinstance(final, dict) or set(final) != set(PARAM_NAMES):
+        raise CheckFailed(f"the params returned should be a dict with keys {list(PARAM_NAMES)}")
+    moved = [k for k in PARAM_NAMES
+             if _as_array(f"params[{k!r}]", final[k]).shape == tuple(params[k].shape)
+             and not np.array_equal(final[k].detach().cpu().numpy(), params[k].numpy())]
+    if not moved:
+        raise CheckFailed("the params returned equal the ones given: train_tbptt must update "
+                          "its copies with SGD and return them")
+    return "train_tbptt trains copies and leaves its inputs unchanged"
 
 
 # --- clipping -----------------------------------------------------------------------------
@@ -386,6 +414,16 @@ def clip_below_threshold(clip_global_norm, seed=0, scale=0.05, max_norm=1.0, sha
     """Below ``max_norm`` the gradients come back unchanged."""
     grads = _grads(seed, shapes, scale)
     got, _ = _run_clip(clip_global_norm, grads, max_norm)
+    # the points need a function that clips: above the threshold its result is smaller
+    # (its exact values are clip_values' business)
+    big = _grads(seed + 1, shapes, 1.0)
+    big_norm = float(np.sqrt(sum(float((g ** 2).sum()) for g in big)))
+    big = [g * (3.0 * max_norm / big_norm) for g in big]
+    clipped, _ = _run_clip(clip_global_norm, big, max_norm)
+    if float(np.sqrt(sum(float((c ** 2).sum()) for c in clipped))) > 0.999 * 3.0 * max_norm:
+        raise CheckFailed("clip_global_norm leaves gradients whose global norm exceeds "
+                          "max_norm unclipped; this check gives points to a function that "
+                          "clips above the threshold and changes nothing below it")
     for k, (c, g) in enumerate(zip(got, grads)):
         if c.shape != tuple(g.shape) or not np.allclose(c, g.numpy(), rtol=RTOL, atol=ATOL):
             raise CheckFailed(

@@ -1,16 +1,26 @@
-"""Near-copies, for a person to judge: solution cells that look like the reference or a
+"""Near-copies, for a person to judge: code cells that look like the reference or like a
 classmate's.
 
 The solutions and ``lstm_ref`` are public, so a copied answer is possible and cannot be
-proven by a program. This module only points at pairs worth a look. Each solution cell is
-reduced to a normalised token stream (:func:`tokens`): comments, blank lines and docstrings
-dropped, every identifier that is not a keyword, builtin or attribute name replaced by one
-placeholder, numbers kept; so renaming variables or reformatting does not hide a copy. Two
-streams are compared by the Jaccard index of their sets of 4-token runs (from 0 to 1,
-fast enough for every pair of a class). A cell is
-flagged when its ratio to the reference implementation of the exercise (the source of the
-``REFERENCE_EXERCISED`` functions and the source notebook's solution) or to another
-student's same cell is at least :data:`THRESHOLD`. Flags never change a score.
+proven by a program. This module only points at pairs worth a look.
+
+- **Every code cell** a student has counts, marked solution cell or not, test cells aside
+  (nbgrader puts the course's own back). A cell is reduced to a normalised token stream
+  (:func:`tokens`): comments, blank lines and docstrings dropped, every identifier that is
+  not a keyword, builtin or attribute name replaced by one placeholder, numbers kept; so
+  renaming variables, reformatting or adding a comment (a marker such as
+  ``NotImplementedError`` included) changes nothing.
+- What the course gives everyone (the released notebook: provided cells and the stubs of
+  the solution cells) is subtracted first, as MOSS subtracts a base file: two students who
+  both left a stub, or kept a provided cell, are not alike for it.
+- Two cells are compared by the Jaccard index of their sets of 4-token runs, from 0 to 1.
+  Candidate pairs come from an index of those runs, so the whole class is compared, every
+  cell against every cell of every classmate.
+- A cell close to the reference (the published solution of a cell, or the source of an
+  exercised ``lstm_ref`` function) is listed for its student. Two students with close
+  cells are listed **as a pair**: both names, both submission times (nbgrader's
+  ``timestamp.txt``), the cells and the ratio; a pair says nothing about who wrote first
+  or who copied whom, and it never changes a score.
 """
 
 import builtins
@@ -23,17 +33,30 @@ import re
 import tokenize
 from pathlib import Path
 
-from .course import cell_source
+from .course import cell_source, is_test_cell
 
 THRESHOLD = 0.9
 MIN_TOKENS = 40  # shorter cells (a one-line answer) say nothing about copying
+MIN_SHINGLES = 30  # what is left of a cell once the course's own code is taken out
+REPORT_INTRO = [
+    "Code cells (every one, solution cell or not; what the released notebook gives everyone",
+    "taken out) whose normalised tokens (names replaced, comments and layout ignored) are",
+    "close to the reference implementation, or to a classmate's. A pair names both students",
+    "and both submission times and says nothing about who wrote first. The solutions are",
+    "public: a flag is a reason to look, not a proof, and never changes a score.",
+]
+"""The words the grading report puts above these flags."""
+
+_SOLUTION = re.compile(r"### BEGIN SOLUTION.*?### END SOLUTION", re.S)
 _MARK = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$", re.M)
+_MAGIC = re.compile(r"^\s*(!|%)")
 _SKIP = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
          tokenize.ENCODING, tokenize.ENDMARKER}
 
 
 def tokens(src):
     """The normalised token stream of Python source ``src`` (a list of strings)."""
+    src = "\n".join("" if _MAGIC.match(line) else line for line in src.splitlines())
     out = []
     prev = None
     try:
@@ -67,6 +90,18 @@ def ratio(a, b):
     return len(a & b) / len(a | b) if a or b else 0.0
 
 
+def _code_cells(nb):
+    """``[(label, source)]`` of a notebook's code cells, test cells aside; the label is the
+    cell's grade_id when it has one, else ``cell <number>``."""
+    out = []
+    for i, cell in enumerate(nb.get("cells", []), start=1):
+        if cell.get("cell_type") != "code" or is_test_cell(cell):
+            continue
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        out.append((gid or f"cell {i}", cell_source(cell)))
+    return out
+
+
 def _solution_cells(nb):
     out = {}
     for cell in nb.get("cells", []):
@@ -76,10 +111,26 @@ def _solution_cells(nb):
     return out
 
 
-def reference_streams(source_nbs, targets=()):
-    """``[(label, tokens)]``: the source notebooks' solutions and the reference objects."""
+def course_shingles(source_nbs):
+    """The 4-token runs of what the released notebooks give everyone: provided cells and
+    the stubs of solution cells."""
+    base = set()
+    for nb in source_nbs.values():
+        for cell in nb.get("cells", []):
+            if cell.get("cell_type") != "code" or is_test_cell(cell):
+                continue
+            src = cell_source(cell)
+            if cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+                src = _SOLUTION.sub("raise NotImplementedError()", src)
+            base |= shingles(tokens(src))
+    return frozenset(base)
+
+
+def reference_streams(source_nbs, targets=(), base=frozenset()):
+    """``[(label, shingles)]``: the source notebooks' solutions and the reference objects,
+    the course's own runs taken out."""
     refs = []
-    for name, nb in source_nbs.items():
+    for nb in source_nbs.values():
         for gid, src in _solution_cells(nb).items():
             refs.append((f"the published solution ({gid})", tokens(src)))
     for target in targets:
@@ -91,26 +142,22 @@ def reference_streams(source_nbs, targets=()):
             refs.append((f"lstm_ref {target}", tokens(inspect.getsource(obj))))
         except (ImportError, AttributeError, OSError, TypeError):
             continue
-    return [(label, shingles(t)) for label, t in refs if len(t) >= MIN_TOKENS]
+    return [(label, shingles(t) - base) for label, t in refs if len(t) >= MIN_TOKENS]
 
 
-def similarity_flags(root, chapter, stage, source_nbs, students, targets=None):
-    """``{student: [line, ...]}`` of near-copies among the staged notebooks."""
-    from . import refcopy
-    from .verdict import checks_module_name
+def submission_time(stage, student, chapter):
+    """The student's submission time (nbgrader's ``timestamp.txt``), or ``"time unknown"``."""
+    path = Path(stage) / student / chapter / "timestamp.txt"
+    try:
+        text = path.read_text("utf-8", errors="replace").strip()
+    except OSError:
+        return "time unknown"
+    return text[:40] if text else "time unknown"
 
-    if targets is None:
-        targets = set()
-        for nb in source_nbs.values():
-            module = checks_module_name(nb)
-            if module:
-                targets.update(refcopy.exercised(module))
-    refs = reference_streams(source_nbs, sorted(targets))
-    stubs = {}
-    for nb in source_nbs.values():
-        for gid, src in _solution_cells(nb).items():
-            stubs[gid] = src
-    cells = {}  # (student, notebook, grade_id) -> tokens
+
+def _student_cells(stage, chapter, source_nbs, students, base):
+    """``{(student, notebook, label): shingles}`` of every code cell worth comparing."""
+    cells = {}
     for student in students:
         for name in source_nbs:
             path = Path(stage) / student / chapter / f"{name}.ipynb"
@@ -120,31 +167,81 @@ def similarity_flags(root, chapter, stage, source_nbs, students, targets=None):
                 nb = json.loads(path.read_text("utf-8"))
             except ValueError:
                 continue
-            for gid, src in _solution_cells(nb).items():
-                t = tokens(src)
-                if len(t) >= MIN_TOKENS and "NotImplementedError" not in src:
-                    cells[(student, name, gid)] = shingles(t)
+            for label, src in _code_cells(nb):
+                toks = tokens(src)
+                if len(toks) < MIN_TOKENS:
+                    continue
+                own = shingles(toks) - base
+                if len(own) >= MIN_SHINGLES:
+                    cells[(student, name, label)] = own
+    return cells
+
+
+def close_pairs(cells, threshold=THRESHOLD):
+    """``[(ratio, key_a, key_b)]`` for cells of two different students at least
+    ``threshold`` alike (candidates found through an index of their 4-token runs)."""
+    index = {}
+    for key, sh in cells.items():
+        for s in sh:
+            index.setdefault(s, []).append(key)
+    seen, out = set(), []
+    for key, sh in cells.items():
+        counts = {}
+        for s in sh:
+            for other in index[s]:
+                if other[0] != key[0]:
+                    counts[other] = counts.get(other, 0) + 1
+        for other, common in counts.items():
+            pair = (key, other) if key < other else (other, key)
+            if pair in seen:
+                continue
+            seen.add(pair)
+            # Jaccard >= t needs the overlap to be at least t times the larger set
+            if common < threshold * max(len(sh), len(cells[other])):
+                continue
+            r = common / (len(sh) + len(cells[other]) - common)
+            if r >= threshold:
+                out.append((r, *pair))
+    return sorted(out, key=lambda x: (-x[0], x[1], x[2]))
+
+
+def similarity_flags(root, chapter, stage, source_nbs, students, targets=None):
+    """``{student: [line, ...]}`` of near-copies among the staged notebooks.
+
+    A cell close to the reference gives a line to its student. A pair of students gives
+    one line, filed under the student whose id sorts first, naming both with their
+    submission times."""
+    from . import refcopy
+    from .verdict import checks_module_name
+
+    if targets is None:
+        targets = set()
+        for nb in source_nbs.values():
+            module = checks_module_name(nb)
+            if module:
+                targets.update(refcopy.exercised(module))
+    base = course_shingles(source_nbs)
+    refs = reference_streams(source_nbs, sorted(targets), base)
+    cells = _student_cells(stage, chapter, source_nbs, students, base)
     flags = {}
-    for (student, name, gid), t in cells.items():
-        for label, ref in refs:
-            r = ratio(t, ref)
+    for key, own in sorted(cells.items()):
+        student, name, label = key  # (cells is changed in the loop: sorted() made a copy)
+        for ref_label, ref in refs:
+            r = ratio(own, ref)
             if r >= THRESHOLD:
                 flags.setdefault(student, []).append(
-                    f"{name}/{gid}: {r:.0%} similar to {label}")
+                    f"{name}/{label}: {r:.0%} alike with {ref_label}")
+                del cells[key]  # said once: a pair of copies of the reference adds nothing
                 break
-    keys = sorted(cells)
-    close = {}  # key -> [(ratio, other student)]
-    for i, a in enumerate(keys):
-        for b in keys[i + 1:]:
-            if a[0] == b[0] or a[1:] != b[1:]:
-                continue
-            r = ratio(cells[a], cells[b])
-            if r >= THRESHOLD:
-                close.setdefault(a, []).append((r, b[0]))
-                close.setdefault(b, []).append((r, a[0]))
-    for (student, name, gid), others in sorted(close.items()):
-        others.sort(key=lambda x: (-x[0], x[1]))
-        r, who = others[0]
-        more = f" (and {len(others) - 1} other student(s))" if len(others) > 1 else ""
-        flags.setdefault(student, []).append(f"{name}/{gid}: {r:.0%} similar to {who}'s{more}")
+    by_pair = {}
+    for r, a, b in close_pairs(cells):
+        by_pair.setdefault((a[0], b[0]), []).append((r, a, b))
+    for (sa, sb), found in sorted(by_pair.items()):
+        where = ", ".join(
+            f"{a[1]}/{a[2]}" + ("" if (a[1], a[2]) == (b[1], b[2]) else f" ~ {b[1]}/{b[2]}")
+            + f" {r:.0%}" for r, a, b in found[:5])
+        more = f" and {len(found) - 5} more cell(s)" if len(found) > 5 else ""
+        flags.setdefault(sa, []).append(
+            f"pair {sa} (submitted {submission_time(stage, sa, chapter)}) and {sb} "
+            f"(submitted {submission_time(stage, sb, chapter)}): alike in {where}{more}")
     return flags

@@ -27,6 +27,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 
+from . import forbidden
 from .course import cell_source, is_test_cell
 from .remote import Session
 from .sandbox import SandboxLost
@@ -362,6 +363,8 @@ def grade_notebook(nb, source_nb, libdir, slot=0, limits=None, sandbox=True, cel
                 result.notes.append(f"cell {index + 1}: {err.get('msg')}")
         lost = sorted({o.evalue for o in result.tests.values() if o.ename == "GradingError"})
         result.notes += lost
+        if result.graded:  # work computed with a forbidden library earns nothing (.forbidden)
+            forbidden.apply(result, nb, source_nb, checks)
     except SandboxLost as exc:
         result = NotebookResult(False, exc.reason)
     finally:

@@ -63,7 +63,16 @@ class GoodLinear(nn.Module):
         return [self.weight, self.bias], [self.gradWeight, self.gradBias]
 
 
-def good_z(n_in, n_out, CMul=GoodCMul, Lin=GoodLinear):
+class CMulTable(GoodCMul):
+    """Named as in the notebook: the graph checks rebuild a learner's graph from reference
+    modules, reading each module's kind from its class name."""
+
+
+class Linear(GoodLinear):
+    """Named as in the notebook (see CMulTable)."""
+
+
+def good_z(n_in, n_out, CMul=CMulTable, Lin=Linear):
     x1, x2, x3 = nn.Identity()(), nn.Identity()(), nn.Identity()()
     z = nn.CAddTable()([x1, CMul()([x2, Lin(n_in, n_out)(x3)])])
     return nn.gModule([x1, x2, x3], [z])
@@ -71,18 +80,18 @@ def good_z(n_in, n_out, CMul=GoodCMul, Lin=GoodLinear):
 
 def good_cell(D, H, order="ifgo"):
     x, prev_c, prev_h = nn.Identity()(), nn.Identity()(), nn.Identity()()
-    a = nn.CAddTable()([GoodLinear(D, 4 * H)(x), GoodLinear(H, 4 * H)(prev_h)])
+    a = nn.CAddTable()([Linear(D, 4 * H)(x), Linear(H, 4 * H)(prev_h)])
     blocks = {name: nn.Narrow(-1, k * H + 1, H)(a) for k, name in enumerate(order)}
     i, f, o = (nn.Sigmoid()(blocks[n]) for n in "ifo")
     g = nn.Tanh()(blocks["g"])
-    next_c = nn.CAddTable()([GoodCMul()([f, prev_c]), GoodCMul()([i, g])])
-    next_h = GoodCMul()([o, nn.Tanh()(next_c)])
+    next_c = nn.CAddTable()([CMulTable()([f, prev_c]), CMulTable()([i, g])])
+    next_h = CMulTable()([o, nn.Tanh()(next_c)])
     return nn.gModule([x, prev_c, prev_h], [next_c, next_h])
 
 
 def good_fanout(D):
     x = nn.Identity()()
-    return nn.gModule([x], [nn.CAddTable()([GoodCMul()([x, x]), GoodLinear(D, D)(x)])])
+    return nn.gModule([x], [nn.CAddTable()([CMulTable()([x, x]), Linear(D, D)(x)])])
 
 
 def good_fanout_gradient(x, W, dz):
@@ -211,15 +220,15 @@ class LinearConstant(GoodLinear):
 
 def z_without_x1(n_in, n_out):
     x1, x2, x3 = nn.Identity()(), nn.Identity()(), nn.Identity()()
-    z = GoodCMul()([x2, GoodLinear(n_in, n_out)(x3)])
+    z = CMulTable()([x2, Linear(n_in, n_out)(x3)])
     # nngraph refuses an input that does not reach an output: x1 * (x1 - x1) keeps it connected
-    zero = GoodCMul()([x1, nn.CSubTable()([x1, x1])])
+    zero = CMulTable()([x1, nn.CSubTable()([x1, x1])])
     return nn.gModule([x1, x2, x3], [nn.CAddTable()([z, zero])])
 
 
 def z_added(n_in, n_out):
     x1, x2, x3 = nn.Identity()(), nn.Identity()(), nn.Identity()()
-    z = nn.CAddTable()([x1, x2, GoodLinear(n_in, n_out)(x3)])
+    z = nn.CAddTable()([x1, x2, Linear(n_in, n_out)(x3)])
     return nn.gModule([x1, x2, x3], [z])
 
 

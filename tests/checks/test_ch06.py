@@ -29,8 +29,10 @@ def _checks_of(fns):
         "streams_values": lambda: checks.streams_values(f["make_streams"]),
         "segments_shapes": lambda: checks.segments_shapes(f["segments"]),
         "segments_values": lambda: checks.segments_values(f["segments"]),
+        "tbptt_first_loss": lambda: checks.tbptt_losses(f["train_tbptt"], n_segments=1),
         "tbptt_losses": lambda: checks.tbptt_losses(f["train_tbptt"]),
         "tbptt_w_hh": lambda: checks.tbptt_params(f["train_tbptt"], "w_hh"),
+        "tbptt_w_hh_4": lambda: checks.tbptt_params(f["train_tbptt"], "w_hh", n_segments=4),
         "tbptt_w_out": lambda: checks.tbptt_params(f["train_tbptt"], "w_out"),
         "tbptt_inputs": lambda: checks.tbptt_inputs_unchanged(f["train_tbptt"]),
         "clip_norm": lambda: checks.clip_norm(f["clip_global_norm"]),
@@ -133,6 +135,18 @@ def clip_in_place(grads, max_norm):
     return grads, total
 
 
+def returns_none(params, streams, bptt, lr, n_segments):
+    return None
+
+
+def returns_its_inputs(params, streams, bptt, lr, n_segments):
+    return [0.0] * n_segments, {k: v.clone() for k, v in params.items()}
+
+
+def clip_identity(grads, max_norm):
+    return [g.clone() for g in grads], float(sum(float((g ** 2).sum()) for g in grads)) ** 0.5
+
+
 def stub(*args, **kwargs):
     raise NotImplementedError
 
@@ -143,9 +157,9 @@ CATALOGUE = [
     ("segments", segments_unshifted, "segments_values", "shifted one step later"),
     ("segments", segments_full_only, "segments_shapes", "may be shorter"),
     ("train_tbptt", _tbptt(detach=False), "tbptt_losses", "detach the state"),
-    ("train_tbptt", _tbptt(detach=False), "tbptt_w_hh", "detach the state"),
+    ("train_tbptt", _tbptt(detach=False), "tbptt_w_hh_4", "detach the state"),
     ("train_tbptt", _tbptt(reset=True), "tbptt_losses", "zero state"),
-    ("train_tbptt", _tbptt(reset=True), "tbptt_w_hh", "zero state"),
+    ("train_tbptt", _tbptt(reset=True), "tbptt_w_hh_4", "zero state"),
     ("train_tbptt", _tbptt(zero_grad=False), "tbptt_losses", "add up across segments"),
     ("train_tbptt", _tbptt(detach=False, retain=True), "tbptt_losses", "are right"),
     ("train_tbptt", _tbptt(in_place_params=True), "tbptt_inputs", "changed the parameter"),
@@ -154,6 +168,9 @@ CATALOGUE = [
     ("clip_global_norm", clip_always, "clip_below", "only ever shrinks"),
     ("clip_global_norm", clip_in_place, "clip_values", "in place"),
     ("train_tbptt", stub, "tbptt_losses", "not implemented"),
+    ("train_tbptt", returns_none, "tbptt_inputs", "returned None"),
+    ("train_tbptt", returns_its_inputs, "tbptt_inputs", "equal the ones given"),
+    ("clip_global_norm", clip_identity, "clip_below", "unclipped"),
 ]
 
 
@@ -168,7 +185,11 @@ def test_typical_mistake_gets_its_hint(name, wrong, label, hint):
 
 def test_a_wrong_function_fails_only_its_own_checks():
     fails = _failures(_with(train_tbptt=_tbptt(reset=True)))
-    assert {k for k, v in fails.items() if v} == {"tbptt_losses", "tbptt_w_hh", "tbptt_w_out"}
+    assert {k for k, v in fails.items() if v} == {"tbptt_losses", "tbptt_w_hh_4"}
+    # a missing detach costs the losses of the later segments, nothing else: the first loss,
+    # the parameters after one update and "inputs left unchanged" keep their points
+    fails = _failures(_with(train_tbptt=_tbptt(detach=False)))
+    assert {k for k, v in fails.items() if v} == {"tbptt_losses", "tbptt_w_hh_4"}
     fails = _failures(_with(clip_global_norm=clip_per_tensor))
     assert {k for k, v in fails.items() if v} == {"clip_values"}
 

@@ -1,0 +1,79 @@
+"""Fair credit through the grading design (the learner's code in its own process, the
+verdict here, over proxies): one bug costs only its own points in ch05 and ch06, and ch05's
+checks never read the learner's parameters."""
+
+import copy
+
+import pytest
+
+from lstm_ref.grading import refcopy
+from lstm_ref.grading.course import cell_source
+from lstm_ref.grading.verdict import grade_notebook
+
+from grading_helpers import source_nb
+
+
+@pytest.fixture(scope="module")
+def libdir(tmp_path_factory):
+    return refcopy.build(tmp_path_factory.mktemp("lib") / "lib")
+
+
+def _planted(chapter, name, grade_id, extra):
+    """The source notebook with ``extra`` appended to the solution cell ``grade_id``."""
+    nb = copy.deepcopy(source_nb(chapter, name))
+    for cell in nb["cells"]:
+        if cell["metadata"].get("nbgrader", {}).get("grade_id") == grade_id:
+            cell["source"] = cell_source(cell) + "\n" + extra
+    return nb
+
+
+def _failed(result):
+    assert result.graded, result.reason
+    return {gid for gid, o in result.tests.items() if not o.passed}
+
+
+def test_ch05_a_cmul_backward_bug_costs_only_its_checks(libdir):
+    src = source_nb("ch05_nngraph", "nngraph_exercises")
+    nb = _planted("ch05_nngraph", "nngraph_exercises", "cmul_table", (
+        "class CMulTable(CMulTable):\n"
+        "    def updateGradInput(self, input, gradOutput):\n"
+        "        self.gradInput = [gradOutput * x for x in input]\n"
+        "        return self.gradInput\n"))
+    assert _failed(grade_notebook(nb, src, libdir, sandbox=False)) == {
+        "test_cmul_backward_2", "test_cmul_backward_k"}
+
+
+def test_ch05_zero_weights_in_the_learners_graph_change_nothing(libdir):
+    """A Linear that zeroes its weights (which collapsed the cell to a closed form when
+    the checks read the learner's parameters) is graded on the check's own weights."""
+    src = source_nb("ch05_nngraph", "nngraph_exercises")
+    nb = _planted("ch05_nngraph", "nngraph_exercises", "linear", (
+        "class Linear(Linear):\n"
+        "    def __init__(self, n_in, n_out, rng=None):\n"
+        "        super().__init__(n_in, n_out, rng)\n"
+        "        self.weight = self.weight * 0.0\n"
+        "        self.bias = self.bias * 0.0\n"))
+    failed = _failed(grade_notebook(nb, src, libdir, sandbox=False))
+    assert failed == {"test_linear_init"}, failed
+
+
+def test_ch06_a_missing_detach_costs_one_point(libdir):
+    src = source_nb("ch06_gpu", "gpu_exercises")
+    nb = _planted("ch06_gpu", "gpu_exercises", "train_tbptt", (
+        "_right_train = train_tbptt\n"
+        "def train_tbptt(params, streams, bptt, lr, n_segments):\n"
+        "    p = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}\n"
+        "    N, H = streams.shape[1], p['w_hh'].shape[1]\n"
+        "    state = (p['w_hh'].new_zeros(N, H), p['w_hh'].new_zeros(N, H))\n"
+        "    losses = []\n"
+        "    for x, y in segments(streams, bptt)[:n_segments]:\n"
+        "        loss, state = lm_loss(p, x, y, state)\n"
+        "        for v in p.values():\n"
+        "            v.grad = None\n"
+        "        loss.backward()\n"
+        "        with torch.no_grad():\n"
+        "            for v in p.values():\n"
+        "                v -= lr * v.grad\n"
+        "        losses.append(loss.item())\n"
+        "    return losses, {k: v.detach() for k, v in p.items()}\n"))
+    assert _failed(grade_notebook(nb, src, libdir, sandbox=False)) == {"test_tbptt_losses"}
