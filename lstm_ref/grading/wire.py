@@ -56,11 +56,12 @@ class WireTimeout(WireError):
 
 # --- framing ------------------------------------------------------------------------------
 
-def send(fd, obj):
-    """Write one message (a JSON-able object) to the file descriptor ``fd``."""
+def send(fd, obj, limit=MAX_MESSAGE):
+    """Write one message (a JSON-able object) to the file descriptor ``fd``; one longer than
+    ``limit`` bytes raises :class:`WireError` and nothing is written."""
     data = json.dumps(obj, separators=(",", ":")).encode("utf-8")
-    if len(data) > MAX_MESSAGE:
-        raise WireError(f"message of {len(data)} bytes is larger than {MAX_MESSAGE}")
+    if len(data) > limit:
+        raise WireError(f"message of {len(data)} bytes is larger than {limit}")
     view = memoryview(struct.pack(">I", len(data)) + data)
     while view:
         n = os.write(fd, view)
