@@ -95,7 +95,8 @@ def strip_active(text):
         out = clean(_SCRIPT_URL.sub("blocked:", _decoded(out)))
     if _SCRIPT_URL.search(_decoded(out)):  # never seen; shown as text, then
         out = "```\n" + out.replace("`", "'") + "\n```"
-    return out, html.unescape(out) != html.unescape(text)
+    risky = re.search(r"<\s*/?[A-Za-z!][^<>]*>", text) or _SCRIPT_URL.search(_decoded(text))
+    return out, bool(out != text and risky)
 
 
 def _decoded(text):

@@ -167,18 +167,20 @@ def check_title(src):
 
 
 @functools.lru_cache(maxsize=None)
-def _course_text(module_name):
-    """The source of a checks module and of the shared check helpers: a hint is quoted in
-    feedback only if it is written there, word for word."""
+def _course_strings(module_name):
+    """The string constants of a checks module and of the shared check helpers: a hint is
+    quoted in feedback only if it is written there, word for word."""
     import inspect
 
-    texts = []
+    strings = []
     for name in (module_name, "lstm_ref.checks._common"):
         try:
-            texts.append(inspect.getsource(importlib.import_module(name)))
-        except (ImportError, OSError, TypeError):
-            pass
-    return "\n".join(texts)
+            tree = ast.parse(inspect.getsource(importlib.import_module(name)))
+        except (ImportError, OSError, TypeError, SyntaxError):
+            continue
+        strings += [n.value for n in ast.walk(tree)
+                    if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    return tuple(strings)
 
 
 def public_message(title, ename, evalue, checks, hidden=False):
@@ -196,7 +198,8 @@ def public_message(title, ename, evalue, checks, hidden=False):
         kind = "the result is wrong"
     message = f"{title}: {'on the hidden tests, ' if hidden else ''}{kind}"
     hint = evalue.rpartition("Hint: ")[2].strip() if "Hint: " in evalue else ""
-    if hint and len(hint) >= 12 and hint.rstrip(".") in _course_text(getattr(checks, "__name__", "")):
+    course = _course_strings(getattr(checks, "__name__", ""))
+    if len(hint) >= 12 and any(hint.rstrip(".") in text for text in course):
         message += f". Hint: {hint}"
     return message
 
