@@ -132,6 +132,18 @@ def _copy_back(orig, new):
         pass
 
 
+_SPARES = {}  # one sandbox started ahead per kind, in this process (a grading worker)
+
+
+def _take_spare(key):
+    """The spare sandbox of this kind, if one is alive (it has run no student's code)."""
+    box = _SPARES.pop(key, None)
+    if box is not None and not box.alive:
+        box.kill()
+        return None
+    return box
+
+
 class Session:
     """The student's notebook running in a sandbox, restarted when it is lost.
 
@@ -144,12 +156,14 @@ class Session:
     """
 
     def __init__(self, cells, libdir, slot=0, limits=None, sandbox=True, cell_timeout=60.0,
-                 call_timeout=30.0, max_restarts=20, deadline=None):
+                 call_timeout=30.0, max_restarts=20, deadline=None, preload=(), spare=False):
         self.cells = list(cells)  # (index, code) of the notebook's non-test code cells
         self.libdir, self.slot, self.limits, self.sandboxed = libdir, slot, limits, sandbox
         self.cell_timeout, self.call_timeout = cell_timeout, call_timeout
         self.restarts_left = max_restarts
         self.deadline = deadline  # time.monotonic() after which nothing more is started
+        self.preload = tuple(preload)  # modules the runner imports before any cell
+        self.spare = spare  # keep a sandbox started ahead for the next session (a worker)
         self.box = None
         self.generation = 0
         self.pos = 0  # cells of self.cells run in the current process
@@ -166,8 +180,22 @@ class Session:
         self.generation += 1
         self.pos = 0
         self.tainted = False
-        self.box = Sandbox(self.libdir, slot=self.slot, limits=self.limits,
-                           sandbox=self.sandboxed)
+        self.box = _take_spare(self._key())
+        if self.box is None:
+            self.box = Sandbox(self.libdir, slot=self.slot, limits=self.limits,
+                               sandbox=self.sandboxed, preload=self.preload)
+        else:
+            self.box.wait_ready()
+        if self.spare:  # the next student's (or the next restart's) sandbox starts now
+            try:
+                _SPARES[self._key()] = Sandbox(self.libdir, slot=self.slot, limits=self.limits,
+                                               sandbox=self.sandboxed, preload=self.preload,
+                                               wait=False)
+            except (SandboxLost, OSError):
+                pass
+
+    def _key(self):
+        return (str(self.libdir), self.slot, repr(self.limits), self.sandboxed, self.preload)
 
     def taint(self):
         """Hidden inputs are about to be sent: from now on, what this process prints or

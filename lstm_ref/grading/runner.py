@@ -260,6 +260,18 @@ class Runner:
                                                "msg": f"the result is too large to grade ({exc})"}})
 
 
+def _preload(names):
+    """Import the modules the notebook's setup imports (numpy, torch...) before any
+    student code: only the course's own imports, named by the grader."""
+    import importlib
+
+    for name in filter(None, names.split(",")):
+        try:
+            importlib.import_module(name)
+        except BaseException:  # the notebook's own import will say what is wrong
+            pass
+
+
 def main():
     # The RPC pipes move to private descriptors; 0, 1 and 2 point at /dev/null.
     rfd, wfd = os.dup(0), os.dup(1)
@@ -270,6 +282,7 @@ def main():
     signal.signal(signal.SIGALRM, _on_alarm)
     sys.argv = [""]
     sys.setrecursionlimit(3000)
+    _preload(os.environ.get("LSTM_PRELOAD", ""))
     Runner(rfd, wfd).serve()
     os._exit(0)  # no atexit hook of the student's runs after this
 

@@ -213,7 +213,7 @@ def _dirs_above(path):
     return out
 
 
-def bwrap_command(libdir, uid, limits):
+def bwrap_command(libdir, uid, limits, preload=()):
     """The bwrap command line that runs the runner from ``libdir`` as ``uid``."""
     venv, base = _python_home()
     cmd = [bwrap_path(), "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
@@ -244,7 +244,8 @@ def bwrap_command(libdir, uid, limits):
     env = {"PATH": "/usr/bin:/bin", "HOME": "/home/student", "PYTHONPATH": "/opt/grader",
            "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp/matplotlib", "OMP_NUM_THREADS": "1",
            "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0",
-           "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}
+           "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8",
+           "LSTM_PRELOAD": ",".join(preload)}
     for k, v in env.items():
         cmd += ["--setenv", k, v]
     if uid is not None:
@@ -278,7 +279,11 @@ def _describe_exit(code):
 class Sandbox:
     """One running runner; :meth:`request` sends a message and waits, with a deadline."""
 
-    def __init__(self, libdir, slot=0, limits=None, sandbox=True):
+    def __init__(self, libdir, slot=0, limits=None, sandbox=True, preload=(), wait=True):
+        """``preload``: modules the runner imports before it says it is ready (the ones the
+        notebook's own setup imports: a spare sandbox started ahead does that work while
+        another student is graded). ``wait=False`` returns at once; :meth:`wait_ready`
+        waits for the runner later."""
         self.limits = limits or Limits()
         self.libdir = Path(libdir)
         self.sandboxed = sandbox
@@ -291,7 +296,7 @@ class Sandbox:
             else:  # the student runs as the instructor's uid, in a user namespace
                 uid = None
                 nproc = _own_processes() + self.limits.processes
-            cmd = bwrap_command(self.libdir, uid, self.limits)
+            cmd = bwrap_command(self.libdir, uid, self.limits, preload)
             cwd, env = "/", {"PATH": "/usr/bin:/bin"}
         else:
             nproc = None
@@ -301,7 +306,8 @@ class Sandbox:
             env = {"PATH": "/usr/bin:/bin", "HOME": self._tmp, "PYTHONPATH": str(self.libdir),
                    "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
                    "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
-                   "MPLCONFIGDIR": os.path.join(self._tmp, "mpl")}
+                   "MPLCONFIGDIR": os.path.join(self._tmp, "mpl"),
+                   "LSTM_PRELOAD": ",".join(preload)}
         self.group = CpuMemGroup(self.limits.cpus or 1.0, self.limits.memory_bytes)
         self.started = time.monotonic()
         # bwrap's own complaints (the runner points its stderr at /dev/null at once)
@@ -311,7 +317,15 @@ class Sandbox:
                                      preexec_fn=_limits(self.limits, nproc, self.group),
                                      close_fds=True)
         self._killed = False
-        self.reply(self.limits.start_seconds, "starting the notebook's Python")
+        self.ready = False
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self):
+        """Wait for the runner's "ready" (within ``start_seconds`` from now)."""
+        if not self.ready:
+            self.reply(self.limits.start_seconds, "starting the notebook's Python")
+            self.ready = True
 
     @property
     def alive(self):

@@ -299,8 +299,27 @@ def _cell_outputs(reply, allowance, withheld=False):
     return outs
 
 
+def setup_imports(source_nb):
+    """The modules the course's own code cells import at top level (what a runner may
+    import before the student's first cell)."""
+    names = []
+    for c in source_nb.get("cells", []):
+        if c.get("cell_type") != "code" or c.get("metadata", {}).get("nbgrader"):
+            continue
+        try:
+            tree = ast.parse(cell_source(c))
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.Import):
+                names += [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.append(node.module)
+    return tuple(dict.fromkeys(names))
+
+
 def grade_notebook(nb, source_nb, libdir, slot=0, limits=None, sandbox=True, cell_timeout=60.0,
-                   call_timeout=30.0, deadline=None):
+                   call_timeout=30.0, deadline=None, spare=False):
     """Grade one repaired notebook ``nb`` against ``source_nb``; returns a
     :class:`NotebookResult`."""
     start = time.monotonic()
@@ -333,7 +352,8 @@ def grade_notebook(nb, source_nb, libdir, slot=0, limits=None, sandbox=True, cel
         else:
             cells.append((i, cell_source(c)))
     session = Session(cells, libdir, slot=slot, limits=limits, sandbox=sandbox,
-                      cell_timeout=cell_timeout, call_timeout=call_timeout, deadline=deadline)
+                      cell_timeout=cell_timeout, call_timeout=call_timeout, deadline=deadline,
+                      preload=setup_imports(source_nb), spare=spare)
     tests.sort(key=lambda c: where.get(c["metadata"]["nbgrader"]["grade_id"], end))
     result = NotebookResult(True)
     try:

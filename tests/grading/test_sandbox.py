@@ -380,3 +380,27 @@ def test_every_process_of_a_student_shares_one_cpu_and_memory_limit(libdir):
     finally:
         s.close()
     assert not any(d.exists() for d in dirs)  # removed with the sandbox
+
+
+def test_a_spare_sandbox_started_ahead_is_fresh_and_preloaded(libdir):
+    from lstm_ref.grading import remote
+
+    first = Session([(0, "secret_of_the_first = 42")], libdir, sandbox=False,
+                    preload=("decimal",), spare=True)
+    first.start()
+    first.run_until(1)
+    key = first._key()
+    spare = remote._SPARES.get(key)
+    assert spare is not None and not spare.ready  # started while the first one works
+    second = Session([(0, "import sys\npreloaded = 'decimal' in sys.modules")], libdir,
+                     sandbox=False, preload=("decimal",), spare=False)
+    try:
+        second.start()
+        assert second.box is spare  # the spare was taken
+        second.run_until(1)
+        assert second.lookup("preloaded") is True
+        with pytest.raises(NameError):
+            second.lookup("secret_of_the_first")  # nothing of the first student is there
+    finally:
+        first.close()
+        second.close()
