@@ -204,6 +204,39 @@ def public_message(title, ename, evalue, checks, hidden=False):
     return message
 
 
+class _TrustedTimeout(BaseException):
+    """A test cell ran past its limit on the trusted side (a ``BaseException``: no check
+    catches it)."""
+
+
+def _cell_limit(session):
+    """Seconds a test cell may take here, all its calls and checks together: a backstop
+    behind the per-call limits."""
+    return 10 * float(getattr(session, "call_timeout", 30.0)) + 30
+
+
+@contextlib.contextmanager
+def _time_limit(seconds):
+    """Raise :class:`_TrustedTimeout` in this (main) thread after ``seconds``."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise _TrustedTimeout(f"the test took longer than {seconds:g} s")
+
+    old = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
 def run_test_cell(src, grade_id, checks, session, stdout_cap=2000):
     """Run one test cell of the source notebook here; returns a :class:`CellOutcome`.
 
@@ -238,11 +271,17 @@ def run_test_cell(src, grade_id, checks, session, stdout_cap=2000):
                     ns[name] = session.lookup(name)
             if hidden and hasattr(session, "taint"):
                 session.taint()
-            with contextlib.redirect_stdout(buf), warnings.catch_warnings():
+            with contextlib.redirect_stdout(buf), warnings.catch_warnings(), \
+                    _time_limit(_cell_limit(session)):
                 warnings.simplefilter("ignore")  # a warning is never a verdict
                 exec(compile(code, f"<test cell {grade_id}>", "exec"), ns)
         except SandboxLost as exc:
             ename, evalue = "GradingError", exc.reason
+        except _TrustedTimeout as exc:  # the student's process is in an unknown state
+            box = getattr(session, "box", None)
+            if box is not None:
+                box.kill()
+            ename, evalue = "GradingError", str(exc)
         except Exception as exc:  # CheckFailed, or the student's error seen by the cell
             ename, evalue = type(exc).__name__, str(exc)[:1000]
         else:

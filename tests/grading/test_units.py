@@ -289,3 +289,19 @@ def test_feedback_page_is_hardened():
     assert "cdn" not in out and "init()" not in out and CSP in out
     assert out.count("<script") == 2 and 'src="mathjax/tex-svg.js"' in out
     assert '<a href="#test_x">f: the &lt;values&gt;</a>' in out
+
+
+def test_a_test_cell_is_bounded_on_the_trusted_side_too():
+    import types
+
+    from lstm_ref.grading.verdict import run_test_cell
+
+    class Slow:
+        call_timeout = 0.01  # so the cell's limit is 30.1 s; the check below sleeps longer
+
+        def lookup(self, name):
+            return lambda *a: None
+
+    checks = types.SimpleNamespace(slow=lambda f: __import__("time").sleep(3600))
+    out = run_test_cell("checks.slow(f)", "t", checks, Slow())
+    assert not out.passed and out.ename == "GradingError" and "longer than 30.1 s" in out.evalue
