@@ -11,7 +11,7 @@ run the suite counts, and requires zero of each:
 - leaks: a feedback page that shows a hidden-test line, the course secret, something the
   student's code saw once hidden tests had called it (``LEAK-``), active HTML (a script
   other than the page's MathJax, an event handler, a script URL, a frame), or that is over
-  2 MB.
+  2 MB (the autograded notebook too).
 """
 
 import json
@@ -158,8 +158,10 @@ def _counts(attacked):
                 continue
             raw = page.read_text(encoding="utf-8")
             text = page_text(raw)
-            if page.stat().st_size > 2_000_000:
-                counts["leaks"].append(f"{s}: page of {page.stat().st_size} bytes")
+            graded_nb = root / "autograded" / s / chapter / f"{n}.ipynb"
+            for f in (page, graded_nb):  # capped here, whatever the sandbox did
+                if f.is_file() and f.stat().st_size > 2_000_000:
+                    counts["leaks"].append(f"{s}: {f.name} of {f.stat().st_size} bytes")
             if SECRET in text or "LEAK-" in text:
                 counts["leaks"].append(f"{s}: secret or LEAK- token")
             counts["leaks"] += [f"{s}: hidden line {line!r}" for line in hidden[n] if line in text]
