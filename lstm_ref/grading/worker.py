@@ -26,6 +26,13 @@ _STATE = {}
 
 
 def _init(counter, options):
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        # A forked child cannot use the OpenMP threads of its parent (a parent that ran a
+        # torch op would leave it waiting for them forever); one thread per worker anyway.
+        torch.set_num_threads(1)
     with counter.get_lock():
         _STATE["slot"] = counter.value
         counter.value += 1

@@ -47,3 +47,26 @@ def test_feedback_jobs_queued_while_results_arrive_all_run(monkeypatch):
             if kind == "graded":
                 pool.feedback("/root", "ch01_rnn", student)
     assert sorted(kinds) == sorted([(k, s) for s in "abc" for k in ("graded", "feedback")])
+
+
+def _torch_job(args):
+    import torch
+
+    m = torch.nn.LSTM(30, 40, dtype=torch.float64)
+    m(torch.randn(5, 3, 30, dtype=torch.float64))
+    return "graded", args[0], ("ok", {}), None
+
+
+def test_workers_run_torch_after_the_parent_did(monkeypatch):
+    torch = __import__("pytest").importorskip("torch")
+    a = torch.randn(300, 300, dtype=torch.float64)
+    for _ in range(3):  # the parent's OpenMP threads exist now
+        a @ a
+    monkeypatch.setattr(worker, "_job", _torch_job)
+    pool = worker.ClassPool(None, workers=2, timeout=1)
+    pool.stall_seconds = 120  # a worker stuck on its parent's OpenMP threads never answers
+    with pool:
+        for s in ("a", "b", "c"):
+            pool.grade(s, "/nowhere", "ch01_rnn", {})
+        got = {student: error for _k, student, _p, error in pool.results()}
+    assert got == {"a": None, "b": None, "c": None}
