@@ -378,6 +378,9 @@ def grade(chapter, root=None, timeout=600, echo=print, workers=None, sandbox=Tru
                     done += 1
                     _echo_student(echo, g, done, total)
         timing("all recorded")
+        from .sandbox import sweep_groups
+
+        sweep_groups()
         flags = similarity_flags(root, chapter, stage, source_nbs, sorted(todo))
         for student, lines in flags.items():
             grades[student].similar = lines

@@ -178,6 +178,29 @@ class CpuMemGroup:
         self.dirs = []
 
 
+def sweep_groups(root=CGROUP_ROOT):
+    """Remove the empty groups left by grading processes that are gone (a worker's spare
+    sandbox dies with its worker, before it could remove its group)."""
+    import re
+
+    root = Path(root)
+    parents = [root / (_own_cgroup("") or "")] + [
+        root / c / (_own_cgroup(c) or "") for c in ("cpu", "memory")]
+    for parent in parents:
+        try:
+            entries = list(parent.glob("lstm-grading-*"))
+        except OSError:
+            continue
+        for d in entries:
+            m = re.match(r"lstm-grading-(\d+)-\d+$", d.name)
+            if not m or Path(f"/proc/{m.group(1)}").exists():
+                continue
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+
+
 def _limits(limits, nproc=None, group=None):
     """The launcher: runs in the child between fork and exec (before bwrap)."""
     def apply():
