@@ -165,10 +165,45 @@ def record_scores(root, chapter, student, notebooks, timestamp=None):
         gb.db.commit()
 
 
+_TEMPLATES = {}  # compiled Jinja templates of the feedback page, kept by this process
+
+
+def _reuse_compiled_templates():
+    """nbconvert compiles its page templates anew for every exporter, that is for every
+    student: keep the compiled code in this process (Jinja's bytecode cache, keyed by each
+    template's name and source checksum, so a changed template is compiled again)."""
+    from jinja2 import BytecodeCache
+    from nbconvert.exporters.templateexporter import TemplateExporter
+
+    if getattr(TemplateExporter, "_lstm_cached", False):
+        return
+
+    class InMemory(BytecodeCache):
+        def load_bytecode(self, bucket):
+            code = _TEMPLATES.get((bucket.key, bucket.checksum))
+            if code is not None:
+                bucket.bytecode_from_string(code)
+
+        def dump_bytecode(self, bucket):
+            _TEMPLATES[(bucket.key, bucket.checksum)] = bucket.bytecode_to_string()
+
+    cache, create = InMemory(), TemplateExporter._create_environment
+
+    def create_cached(self):
+        env = create(self)
+        env.bytecode_cache = cache
+        return env
+
+    TemplateExporter._create_environment = create_cached
+    TemplateExporter._lstm_cached = True
+
+
 def write_feedback(root, chapter, student):
     """nbgrader's GenerateFeedback for one student; returns None or the reason it failed."""
     from nbgrader.converters import GenerateFeedback
     from nbgrader.coursedir import CourseDirectory
+
+    _reuse_compiled_templates()
 
     log = logging.getLogger("lstm_ref.grading.record")
     log.setLevel(logging.ERROR)
