@@ -88,7 +88,7 @@ def call_learner(fn, *args, name=None, locked=(), context="", **kwargs):
         if str(exc) == _REFUSAL:
             raise CheckFailed(f"{name}: {_REFUSAL}") from None
         if str(exc).startswith(GRADING_REFUSAL):
-            raise CheckFailed(f"{name}: your function called lstm_ref: {exc}") from None
+            raise CheckFailed(f"{name}: {exc}") from None
         raise CheckFailed(f"{name} raised PermissionError: {exc}") from None
     except NotImplementedError:
         raise CheckFailed(f"{name} is not implemented yet (it raises NotImplementedError)") from None

@@ -69,7 +69,8 @@ PROVIDED = {
 
 
 def _refusal(where):
-    return f"{GRADING_REFUSAL} ({where} was called); the exercise asks you to write it yourself"
+    return (f"{GRADING_REFUSAL} ({where} was called): an exercise computed with it earns "
+            "nothing, and a demonstration cell that uses it does not run in grading")
 
 
 def exercised(checks_module):

@@ -77,3 +77,15 @@ def test_ch06_a_missing_detach_costs_one_point(libdir):
         "        losses.append(loss.item())\n"
         "    return losses, {k: v.detach() for k, v in p.items()}\n"))
     assert _failed(grade_notebook(nb, src, libdir, sandbox=False)) == {"test_tbptt_losses"}
+
+
+def test_ch05_a_linear_made_transposed_costs_only_its_init_check(libdir):
+    """The graphs of sections 3 to 5 are rebuilt with Linears of the sizes the exercise
+    names, so a section-2 bug in the learner's weight shape stays in section 2."""
+    src = source_nb("ch05_nngraph", "nngraph_exercises")
+    nb = _planted("ch05_nngraph", "nngraph_exercises", "linear", (
+        "class Linear(Linear):\n"
+        "    def __init__(self, n_in, n_out, rng=None):\n"
+        "        super().__init__(n_in, n_out, rng)\n"
+        "        self.weight = self.weight.T.copy()  # (in, out): the wrong way round\n"))
+    assert _failed(grade_notebook(nb, src, libdir, sandbox=False)) == {"test_linear_init"}

@@ -120,10 +120,10 @@ def test_graph_backward_in_chapter_5_is_not_autograd():
 
 def test_imports_of_the_reference_beyond_the_notebook_are_listed():
     src = source_nb("ch04_variants", "variants_exercises")
-    nb = _with(src, "gru_step_forward", "from lstm_ref.numpy.gru import gru_step_forward\n"
+    nb = _with(src, "gru_step_forward", "from lstm_ref.numpy.lstm import lstm_step_forward\n"
                "import lstm_ref.torch.gru\n")
     lines = extra_reference_imports(nb, src)
-    assert len(lines) == 2 and "lstm_ref.numpy.gru.gru_step_forward" in lines[0], lines
+    assert len(lines) == 2 and "lstm_ref.numpy.lstm.lstm_step_forward" in lines[0], lines
     assert all("not provide" in line for line in lines)
 
 

@@ -146,3 +146,48 @@ def test_a_target_that_the_policy_keeps_is_refused(tmp_path, monkeypatch):
     monkeypatch.setitem(refcopy.PROVIDED, "numpy/gru.py", ("gru_step_forward",))
     with pytest.raises(ValueError, match="PROVIDED keeps it"):
         refcopy.build(tmp_path / "x")
+
+
+def _planted(chapter, name, grade_id, code):
+    import copy
+
+    nb = copy.deepcopy(source_nb(chapter, name))
+    for cell in nb["cells"]:
+        if cell["metadata"].get("nbgrader", {}).get("grade_id") == grade_id:
+            cell["source"] = code
+    return nb
+
+
+REACHES = {
+    # what a "solution" reaches for: a private helper, a torch twin, another chapter's
+    "private helper": ("ch04_variants", "variants_exercises", "gru_step_forward", """
+from lstm_ref.numpy.gru import _step
+def gru_step_forward(x, h_prev, Wx, Wh, bx, bh):
+    return _step(x @ Wx + bx, h_prev, Wh, bh, h_prev.shape[1], True)
+""", "test_gru_forward_values"),
+    "torch twin": ("ch04_variants", "variants_exercises", "gru_step_forward", """
+import torch
+from lstm_ref.torch.gru import gru_cell
+def gru_step_forward(x, h_prev, Wx, Wh, bx, bh):
+    h = gru_cell(torch.from_numpy(x), torch.from_numpy(h_prev), torch.from_numpy(Wx.T),
+                 torch.from_numpy(Wh.T), torch.from_numpy(bx), torch.from_numpy(bh))
+    return h.numpy(), None
+""", "test_gru_forward_values"),
+    "another chapter": ("ch02_vanishing", "vanishing_exercises", "clip_grad_norm", """
+from lstm_ref.train.clipping import clip_grad_norm as _clip
+def clip_grad_norm(grads, max_norm):
+    return _clip(grads, max_norm)
+""", "test_clip_values"),
+}
+
+
+@pytest.mark.parametrize("what", sorted(REACHES))
+def test_a_solution_that_reaches_for_the_reference_earns_nothing(libdir, what):
+    from lstm_ref.grading.verdict import grade_notebook
+
+    chapter, name, grade_id, code, test_cell = REACHES[what]
+    result = grade_notebook(_planted(chapter, name, grade_id, code), source_nb(chapter, name),
+                            libdir, sandbox=False)
+    outcome = result.tests[test_cell]
+    assert not outcome.passed and GRADING_REFUSAL in outcome.evalue, outcome
+    assert any("not provide" in note for note in result.notes), result.notes
