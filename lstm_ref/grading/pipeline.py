@@ -181,10 +181,9 @@ def write_report(path, run):
     similar = [g for g in run.grades if g.similar]
     lines += ["", "## Near-copies, for a person to judge", ""]
     if similar:
-        lines += ["Solution cells whose normalised tokens (names replaced, comments and layout",
-                  "ignored) are close to the reference implementation or to a classmate's. The",
-                  "solutions are public: a flag is a reason to look, not a proof, and never",
-                  "changes a score.", ""]
+        from .similarity import REPORT_INTRO
+
+        lines += REPORT_INTRO + [""]
         for g in similar:
             lines.append(f"- **{g.student}**: " + "; ".join(g.similar))
     else:
