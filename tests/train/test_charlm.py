@@ -376,7 +376,8 @@ def test_a_damaged_checkpoint_gives_one_error_line(damage, message, corpus, tmp_
     damage(data)
     torch.save(data, ck / "checkpoint.pt")
     capsys.readouterr()
-    assert main(["--checkpoint", str(ck), "--resume", "--threads", "1"]) == 2
+    # more steps than the checkpoint did, so that the refusal can only come from the damage
+    assert main(["--checkpoint", str(ck), "--resume", "--steps", "3", "--threads", "1"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
     assert "Traceback" not in err
