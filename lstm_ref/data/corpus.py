@@ -123,14 +123,18 @@ class Vocabulary:
 def split_text(text, val_frac=0.05, test_frac=0.05):
     """Cut ``text`` into contiguous train, validation and test parts, in this order.
 
-    The split is made on the text, before any batching: validation and test are each one
-    contiguous stretch at the end of the text, and a held-out test part is never used to
-    choose anything. char-rnn splits differently. Its ``CharSplitLMMinibatchLoader`` views
-    the whole text as ``batch_size`` rows (``batch_size`` contiguous streams), cuts the rows
-    into batches of ``seq_length`` columns, and keeps the last 5% of those batches for
-    validation (``train.lua``'s defaults ``train_frac 0.95``, ``val_frac 0.05``). Its
-    validation text is therefore the tail of each stream: ``batch_size`` short pieces spread
-    through the text, not the last 5% of the text.
+    Each part is one contiguous piece of the text: the first ``1 - val_frac - test_frac``
+    for training, then ``val_frac`` for validation, then the last ``test_frac`` for the
+    test, so no held-out sentence is seen in training and the test part is never used to
+    choose anything.
+
+    char-rnn's loader (``CharSplitLMMinibatchLoader``) splits differently, and its
+    ``train_frac 0.95``, ``val_frac 0.05`` do not mean "the first 95 %": it first
+    reshapes the whole text into ``batch_size`` rows, one contiguous stream each, cuts the
+    rows into batches of ``seq_length`` columns, and keeps the last 5 % of the *batches*
+    for validation. Its validation text is therefore the tail of each of the
+    ``batch_size`` streams: ``batch_size`` pieces spread through the novel, each preceded
+    in the same row by training text. This function does not do that.
 
     Args:
         text: the corpus.

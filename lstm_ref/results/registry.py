@@ -8,6 +8,14 @@ asked for, so listing names imports nothing heavy.
 import importlib
 
 EXPERIMENTS = {
+    "sine": "lstm_ref.experiments.sine",
+    "clipping": "lstm_ref.experiments.clipping",
+    "adding": "lstm_ref.experiments.adding",
+    "reber_forget": "lstm_ref.experiments.reber_forget",
+    "ablation": "lstm_ref.experiments.ablation",
+    "charrnn": "lstm_ref.experiments.charrnn",
+    "charrnn_ngram": "lstm_ref.experiments.charrnn_ngram",
+    "tbptt": "lstm_ref.experiments.tbptt",
 }
 """name -> module defining ``EXPERIMENT``."""
 

@@ -160,9 +160,11 @@ def evaluate_reber(model, config, windows=10):
         ``"critical_accuracy"`` (the same over the critical steps only),
         ``"critical_choice"`` (the fraction of critical steps where the remembered symbol
         gets a larger output than the other of ``T``/``P``: 0.5 is chance) and
-        ``"max_abs_cell"`` (the largest mean ``|c|`` over a 100-step chunk); ``curves``
-        holds ``"step_error"``, ``"critical_error"`` and ``"cell_abs"`` (mean ``|c|``), one
-        value per window of the stream, and ``"window_steps"``, the step at each window's
+        ``"max_abs_cell"`` (the stream is read in 100-step chunks; at the *last step* of
+        each chunk the mean ``|c|`` over units and streams is taken, and this is the
+        largest of those values); ``curves``
+        holds ``"step_error"``, ``"critical_error"`` and ``"cell_abs"`` (the mean ``|c|`` at
+        the chunks' last steps within each window), one value per window of the stream, and ``"window_steps"``, the step at each window's
         end.
     """
     rng = np.random.default_rng(config.eval_seed)
@@ -361,3 +363,299 @@ def permutation_p(a, b):
         hits += diff >= observed - 1e-12
         count += 1
     return hits / count
+
+
+# --------------------------------------------------------------------------------------
+# Many models at once: the recorded replications (lstm_ref.experiments.reber_forget and
+# lstm_ref.experiments.ablation) train every cell and learning rate of one seed together.
+
+
+@dataclasses.dataclass(frozen=True)
+class ContinualReberConfig:
+    """The settings of one seed's batch of models on the continual embedded Reber grammar.
+
+    Attributes:
+        hidden_size: ``H``.
+        updates: Adam steps (the fixed budget; nothing stops early).
+        batch_size: training streams per update, each carried on without reset.
+        chunk: steps per update (truncated BPTT: the gradient stops at a chunk's start).
+        clip: each model's gradient is clipped to this global norm.
+        forget_bias: the forget gate's initial bias (CIFG: minus the input gate's).
+        eval_steps: the length of each held-out stream.
+        eval_streams: the number of held-out streams (read from a zero state, no reset).
+        windows: the held-out streams are cut into this many windows for the curves.
+        head: the training loss of each of the first ``head`` updates is recorded.
+        block: after that, the mean training loss of every ``block`` updates.
+        decay: ``"none"`` (constant learning rate) or ``"linear"`` (from the model's rate
+            at the first update down to 0 after the last).
+        stop_after: train only the first ``stop_after`` updates of the schedule (None: all
+            of them); a slice of a run, whose losses are a prefix of the whole run's.
+    """
+
+    hidden_size: int = 16
+    updates: int = 1000
+    batch_size: int = 16
+    chunk: int = 40
+    clip: float = 1.0
+    forget_bias: float = 1.0
+    eval_steps: int = 10_000
+    eval_streams: int = 10
+    windows: int = 10
+    head: int = 100
+    block: int = 100
+    decay: str = "none"
+    stop_after: int | None = None
+
+    def __post_init__(self):
+        if self.stop_after is not None and not (
+                isinstance(self.stop_after, int) and 1 <= self.stop_after <= self.updates):
+            raise ValueError(f"stop_after must be None or an int in 1..updates, got {self.stop_after!r}")
+        if self.decay not in ("none", "linear"):
+            raise ValueError(f"decay must be 'none' or 'linear', got {self.decay!r}")
+        for name in ("hidden_size", "updates", "batch_size", "chunk", "eval_steps",
+                     "eval_streams", "windows", "head", "block"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def reber_streams(n_steps, seeds, dtype=np.float64):
+    """Continual embedded Reber streams, stream ``n`` from ``default_rng(seeds[n])``: a
+    longer stream starts with the shorter one (each stream has its own generator), so a
+    shorter run sees a prefix of a longer run's data.
+
+    Returns:
+        ``(x, allowed, critical, starts)``, the first three as
+        :func:`~lstm_ref.data.reber.continual_embedded_reber`, ``starts (L, N)`` true at
+        the first symbol of each embedded string (where an external reset would act).
+    """
+    parts = [continual_embedded_reber(n_steps, 1, np.random.default_rng(s), dtype=dtype)
+             for s in seeds]
+    x, allowed, critical = (np.concatenate(p, axis=1) for p in zip(*parts))
+    b, e = REBER_SYMBOLS.index("B"), REBER_SYMBOLS.index("E")
+    starts = np.zeros(x.shape[:2], dtype=bool)
+    starts[0] = True
+    starts[1:] = (x[1:, :, b] == 1) & (x[:-1, :, e] == 1)
+    return x, allowed, critical, starts
+
+
+def scored_steps(starts):
+    """The steps that count in an evaluation: ``starts (L, N)`` -> ``(L, N)`` bool, true
+    from the start of each stream's second string on (the first string, read from the zero
+    state, is a warm-up)."""
+    starts = np.asarray(starts, dtype=bool)
+    return np.cumsum(starts, axis=0) >= 2
+
+
+def stream_errors(logits, allowed):
+    """Per model and step, whether the thresholded prediction (output above 0.5, i.e.
+    logit above 0) differs from the allowed set: ``(M, L, N)`` bool."""
+    return ((logits > 0) != (allowed > 0.5)).any(dim=-1)
+
+
+def steps_to_first_error(errors):
+    """The number of steps processed without error from each stream's start:
+    ``errors (..., L, N)`` -> ``(..., N)`` (``L`` where a stream has no error)."""
+    errors = np.asarray(errors, dtype=bool)
+    L = errors.shape[-2]
+    first = np.where(errors.any(axis=-2), errors.argmax(axis=-2), L)
+    return first
+
+
+@torch.no_grad()
+def evaluate_batch(model, data, config, piece=500):
+    """Run every model of ``model`` (:class:`~lstm_ref.train.batched_variants.BatchedCells`)
+    over held-out streams from a zero state, without reset (except for the models built
+    with ``resets``: their state is zeroed at every string's start).
+
+    Args:
+        data: ``(x, allowed, critical, starts)`` from :func:`reber_streams`.
+
+    Returns:
+        A dict of numpy arrays, one value (or row) per model: ``"step_accuracy"`` (steps
+        whose predicted set is exactly the allowed set), ``"critical_accuracy"`` (the same
+        at critical steps), ``"critical_choice"`` (critical steps where the remembered
+        symbol's output is above the other of T/P; 0.5 is chance), ``"errors"`` (wrong
+        steps in all streams), ``"solved"`` (1.0 when no step of any held-out stream is
+        wrong), ``"first_error"`` (mean over streams of the scored steps processed before
+        the first error), ``"step_error"`` and ``"cell_abs"`` ``(M, windows)``: the fraction
+        of wrong steps and the mean of ``|c_t|`` over every step, unit and stream in each
+        window.
+    """
+    x, allowed, critical, starts = (torch.from_numpy(a) for a in data)
+    L = x.shape[0]
+    # The first string of each stream is read from the zero state, a state training meets
+    # once: it is run but not scored (see scored_steps).
+    scored = torch.from_numpy(scored_steps(data[3]))
+    state, errs, cabs, choice = None, [], [], []
+    t_idx, p_idx = REBER_SYMBOLS.index("T"), REBER_SYMBOLS.index("P")
+    for lo in range(0, L, piece):
+        sl = slice(lo, lo + piece)
+        logits, state, cells = model.forward(x[sl], state, starts[sl])
+        errs.append(stream_errors(logits, allowed[sl]))
+        cabs.append(cells)
+        picks_t = logits[..., t_idx] > logits[..., p_idx]
+        choice.append(picks_t == (allowed[sl][..., t_idx] > 0.5))
+    errors = (torch.cat(errs, dim=1) & scored).numpy()  # (M, L, N)
+    cell_abs = torch.cat(cabs, dim=1).numpy()  # (M, L)
+    choice = torch.cat(choice, dim=1).numpy()
+    crit = critical.numpy() & scored.numpy()
+    edges = np.linspace(0, L, config.windows + 1).astype(int)
+    return {
+        "step_accuracy": 1.0 - errors.sum(axis=(1, 2)) / scored.sum().item(),
+        "critical_accuracy": 1.0 - errors[:, crit].mean(axis=1),
+        "critical_choice": choice[:, crit].mean(axis=1),
+        "errors": errors.sum(axis=(1, 2)).astype(float),
+        "solved": (~errors.any(axis=(1, 2))).astype(float),
+        "first_error": (steps_to_first_error(errors)
+                        - scored.numpy().argmax(axis=0)).mean(axis=-1).astype(float),
+        "step_error": np.stack([errors[:, lo:hi].sum(axis=(1, 2))
+                                / max(1, int(scored[lo:hi].sum()))
+                                for lo, hi in zip(edges[:-1], edges[1:])], axis=1),
+        "cell_abs": np.stack([cell_abs[:, lo:hi].mean(axis=1)
+                              for lo, hi in zip(edges[:-1], edges[1:])], axis=1),
+    }
+
+
+def train_reber_batch(cells, lrs, config, seed, resets=None, eval_seeds=()):
+    """Train ``M`` models (one per cell and learning rate) on the same continual embedded
+    Reber streams of ``seed``, then evaluate each on held-out streams.
+
+    Deterministic: float64, one torch thread, deterministic algorithms, the initialisation
+    from ``torch.Generator().manual_seed(seed)``, training stream ``n`` from
+    ``default_rng([seed, n])``.
+
+    Args:
+        cells: ``M`` :class:`~lstm_ref.train.batched_variants.Cell`.
+        lrs: ``M`` learning rates.
+        config: a :class:`ContinualReberConfig`.
+        seed: an int.
+        resets: ``M`` bools, True for a model whose state is reset at every string's start
+            (in training and evaluation); default none.
+        eval_seeds: seeds of held-out sets; for each, ``eval_streams`` streams, stream
+            ``n`` from ``default_rng([eval_seed, n])``.
+
+    Returns:
+        A dict: ``"loss_head" (head, M)``, the training loss of each of the first updates;
+        ``"loss_blocks" (updates // block, M)``, block means; and for each ``eval_seeds[k]``
+        the arrays of :func:`evaluate_batch` under the prefix ``"e{k}_"``.
+    """
+    from .batched_variants import BatchedAdam, BatchedCells, per_model_bce
+
+    cells, M = list(cells), len(cells)
+    lrs = [float(v) for v in lrs]
+    resets = [False] * M if resets is None else [bool(r) for r in resets]
+    if len(lrs) != M or len(resets) != M:
+        raise ValueError(f"cells, lrs and resets must have the same length, got "
+                         f"{M}, {len(lrs)}, {len(resets)}")
+    C, U = config.chunk, config.updates
+    run = U if config.stop_after is None else config.stop_after
+    x, allowed, _, starts = reber_streams(run * C, [[seed, n] for n in range(config.batch_size)])
+    x, allowed, starts = torch.from_numpy(x), torch.from_numpy(allowed), torch.from_numpy(starts)
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    out = {}
+    with torch_threads(1):
+        torch.use_deterministic_algorithms(True)
+        try:
+            gen = torch.Generator().manual_seed(int(seed))
+            model = BatchedCells(cells, len(REBER_SYMBOLS), config.hidden_size,
+                                 len(REBER_SYMBOLS), gen, config.forget_bias, resets=resets)
+            opt = BatchedAdam(model.params, lrs, config.clip)
+            losses = np.empty((run, M))
+            state = None
+            base_lr = opt.lr.clone()
+            for k in range(run):
+                if config.decay == "linear":
+                    opt.lr = base_lr * (1.0 - k / U)
+                sl = slice(k * C, (k + 1) * C)
+                logits, state, _ = model.forward(x[sl], state, starts[sl])
+                loss = per_model_bce(logits, allowed[sl])  # (M,)
+                loss.sum().backward()
+                opt.step()
+                state = tuple(s.detach() for s in state)  # carried on, never reset
+                losses[k] = loss.detach().numpy()
+            n_blocks = run // config.block
+            out["loss_head"] = losses[: config.head].copy()
+            out["loss_blocks"] = losses[: n_blocks * config.block].reshape(
+                n_blocks, config.block, M).mean(axis=1)
+            for j, es in enumerate(eval_seeds):
+                data = reber_streams(config.eval_steps,
+                                     [[es, n] for n in range(config.eval_streams)])
+                for key, v in evaluate_batch(model, data, config).items():
+                    out[f"e{j}_{key}"] = v
+        finally:
+            torch.use_deterministic_algorithms(deterministic)
+    return out
+
+
+# -------------------------------------------------------------------------- statistics
+
+
+def mann_whitney_p(a, b):
+    """The exact two-sided Mann–Whitney (Wilcoxon rank-sum) test: the probability, over all
+    ways to split the pooled values into groups of the sizes of ``a`` and ``b``, of a rank
+    sum of the first group at least as far from its mean as observed. Ties get mid-ranks
+    and the exact distribution is computed with them (by counting subsets, no
+    approximation).
+
+    With 10 values against 10 the smallest possible result is ``2 / C(20, 10)``, about
+    ``1.1e-5`` (with 3 against 3 it is ``0.1``).
+
+    Returns:
+        A float in ``(0, 1]``.
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.ndim != 1 or b.ndim != 1 or not a.size or not b.size:
+        raise ValueError(f"a and b must be non-empty 1-D samples, got shapes {a.shape}, {b.shape}")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("a and b must be finite")
+    pooled = np.concatenate([a, b])
+    n, k = pooled.size, a.size
+    # twice the mid-ranks are integers
+    order = np.argsort(pooled, kind="mergesort")
+    ranks2 = np.empty(n, dtype=np.int64)
+    sorted_vals = pooled[order]
+    i = 0
+    while i < n:
+        j = i
+        while j + 1 < n and sorted_vals[j + 1] == sorted_vals[i]:
+            j += 1
+        ranks2[order[i:j + 1]] = (i + 1) + (j + 1)  # 2 * mean rank of positions i..j
+        i = j + 1
+    total = int(ranks2.sum())
+    # counts[s][r] = number of subsets of size s with sum r of doubled ranks
+    counts = np.zeros((k + 1, total + 1), dtype=object)
+    counts[0, 0] = 1
+    for r in ranks2:
+        counts[1:, r:] = counts[1:, r:] + counts[:-1, : total + 1 - r]
+    dist = counts[k]
+    sums = np.arange(total + 1)
+    observed = int(ranks2[:k].sum())
+    centre2 = k * total  # n_all * E[sum] scaled: E[sum] = k * total / n
+    dev = np.abs(n * sums - centre2)
+    obs_dev = abs(n * observed - centre2)
+    hits = dist[dev >= obs_dev].sum()
+    return float(hits / dist.sum())
+
+
+def holm(pvalues):
+    """Holm–Bonferroni adjusted p-values (step-down): sorted ascending, the ``j``-th
+    smallest is multiplied by ``m - j`` (``j`` from 0), made monotone and capped at 1.
+    A hypothesis is rejected at level ``alpha`` when its adjusted p is at most ``alpha``;
+    the family-wise error rate is then at most ``alpha``.
+
+    Args:
+        pvalues: a sequence of ``m`` p-values.
+
+    Returns:
+        A numpy array of the adjusted p-values, in the input's order.
+    """
+    p = np.asarray(pvalues, dtype=float)
+    if p.ndim != 1 or not p.size or ((p < 0) | (p > 1)).any() or not np.isfinite(p).all():
+        raise ValueError(f"pvalues must be a non-empty 1-D sequence in [0, 1], got {pvalues!r}")
+    m = p.size
+    order = np.argsort(p, kind="mergesort")
+    adjusted = np.minimum(1.0, np.maximum.accumulate(p[order] * (m - np.arange(m))))
+    out = np.empty(m)
+    out[order] = adjusted
+    return out

@@ -235,6 +235,8 @@ class AddingResult:
         window_history: a list of ``(sequences_seen, fraction of the window correct, mean
             absolute error of the window)``, one per evaluation once ``window`` training
             sequences have been seen.
+        losses: the training loss (mean squared error) of every minibatch, before its
+            update, one float per Adam step.
     """
 
     config: AddingConfig
@@ -249,6 +251,7 @@ class AddingResult:
     paper_at: int | None = None
     paper_strict_at: int | None = None
     window_history: list = dataclasses.field(default_factory=list)
+    losses: list = dataclasses.field(default_factory=list)
 
 
 def train_adding(config=None, progress=True, **overrides):
@@ -290,6 +293,7 @@ def _train(config, progress):
     paper_at = paper_strict_at = None
     errors = np.full(config.window, np.inf)  # |error| of the most recent training sequences
     window_history = []
+    losses = []
     bar = tqdm(total=config.max_sequences, disable=not progress, unit="seq",
                desc=f"{config.cell} H={config.hidden_size} T={config.T}")
     step = 0
@@ -307,6 +311,7 @@ def _train(config, progress):
         loss = torch.mean((pred - target) ** 2)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        losses.append(loss.item())
         if config.clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), config.clip)
         opt.step()
@@ -349,6 +354,7 @@ def _train(config, progress):
         paper_at=paper_at,
         paper_strict_at=paper_strict_at,
         window_history=window_history,
+        losses=losses,
     )
 
 

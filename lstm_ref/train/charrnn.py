@@ -393,8 +393,9 @@ def _progress(total, show):
 
 
 def main(argv=None):
-    """``python -m lstm_ref.train.charrnn [--iterations K] ...``: train on the bundled corpus
-    with a progress bar, print the validation BPC and a sample."""
+    """``python -m lstm_ref.train.charrnn [--iterations K] [--temperature 0.2 1 3] ...``:
+    train on the bundled corpus with a progress bar, print the validation BPC and one
+    sample per temperature."""
     import argparse
 
     from ..data.corpus import Vocabulary, load_text, split_text
@@ -404,15 +405,42 @@ def main(argv=None):
     for field in dataclasses.fields(CharRNNConfig):
         parser.add_argument(f"--{field.name}", type=type(getattr(defaults, field.name)),
                             default=getattr(defaults, field.name))
-    args = parser.parse_args(argv)
-    config = CharRNNConfig(**vars(args))
+    parser.add_argument("--temperature", type=_positive_float, nargs="+", default=[0.8],
+                        metavar="TAU",
+                        help="sampling temperature(s); one sample per value (default 0.8)")
+    parser.add_argument("--sample_length", type=int, default=300,
+                        help="characters per sample (default 300)")
+    parser.add_argument("--prime", default="\n", help="text the samples start from")
+    args = vars(parser.parse_args(argv))
+    temperatures = args.pop("temperature")
+    length, prime = args.pop("sample_length"), args.pop("prime")
+    if length < 1:
+        parser.error(f"--sample_length must be a positive int, got {length}")
+    config = CharRNNConfig(**args)
     text = load_text()
     vocab = Vocabulary.from_text(text)
+    if set(prime) - set(vocab.chars):
+        parser.error(f"--prime has characters outside the corpus: {sorted(set(prime) - set(vocab.chars))}")
     train, val, _ = split_text(text)
     result = train_charrnn(vocab.encode(train), vocab.encode(val), vocab.size, config,
                            progress=True)
     print(f"validation bits per character: {result.val_bpc[-1]:.3f}")
-    print(sample(result.model, vocab, config, 300, temperature=0.8))
+    for tau in temperatures:
+        print(f"--- temperature {tau:g} ---")
+        print(prime + sample(result.model, vocab, config, length, temperature=tau, prime=prime,
+                             seed=config.seed))
+
+
+def _positive_float(text):
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"a temperature must be a positive number, got {text}")
+    return value
 
 
 if __name__ == "__main__":

@@ -38,8 +38,6 @@ class NGramModel:
     def __init__(self, order, vocab_size, alpha=1.0):
         _check_int("order", order, 1)
         _check_int("vocab_size", vocab_size, 1)
-        if order > 1 and vocab_size ** (order - 1) > 2**62 // vocab_size:
-            raise ValueError(f"order {order} with {vocab_size} characters overflows int64 keys")
         if not isinstance(alpha, numbers.Real) or not alpha > 0:
             raise ValueError(f"alpha must be a positive number, got {alpha!r}")
         self.order = int(order)
@@ -50,20 +48,27 @@ class NGramModel:
     def fit(self, data):
         """Count the n-grams of every order ``1..n`` in ``data`` (indices, shape ``(L,)``).
 
+        A ``k``-gram is keyed by ``(index of its first k - 1 characters among the training
+        (k-1)-grams) * V + its last character``, so keys stay exact for any order (no
+        ``V**n`` overflow) and its context's key is ``key // V``.
+
         Returns:
             ``self``.
         """
         data = self._check_data("data", data)
         tables = []
+        ids = None  # ids[s]: index of the (k-1)-gram starting at s among the sorted keys
         for k in range(1, self.order + 1):
-            if len(data) < k:
+            L = len(data) - k + 1
+            if L < 1:
                 tables.append((np.empty(0, np.int64), np.empty(0), np.empty(0, np.int64), np.empty(0)))
+                ids = np.empty(0, np.int64)
                 continue
-            grams = _keys(data, k, self.V)  # (L-k+1,) key of context+char
-            g_keys, g_counts = np.unique(grams, return_counts=True)
-            ctx = grams // self.V
-            c_keys, c_counts = np.unique(ctx, return_counts=True)
+            grams = data[k - 1 :] if k == 1 else ids[:L] * self.V + data[k - 1 :]  # (L,)
+            g_keys, inverse, g_counts = np.unique(grams, return_inverse=True, return_counts=True)
+            c_keys, c_counts = np.unique(grams // self.V, return_counts=True)
             tables.append((g_keys, g_counts.astype(np.float64), c_keys, c_counts.astype(np.float64)))
+            ids = inverse.reshape(-1).astype(np.int64)
         self._tables = tables
         return self
 
@@ -91,17 +96,20 @@ class NGramModel:
         g_keys, g_counts, _, c_total = self._tables[0]
         total = c_total.sum() if c_total.size else 0.0
         p = (_lookup(g_keys, g_counts, full[pos]) + 1.0) / (total + self.V)
+        ids = _index(self._tables[0][0], full)  # (len(full),) unigram index or -1
         for k in range(2, self.order + 1):
             g_keys, g_counts, c_keys, c_counts = self._tables[k - 1]
             ok = pos >= k - 1  # positions with a full context of k-1 characters
-            if not np.any(ok):
-                continue
-            gram = np.zeros(L, np.int64)
-            for j in range(k):  # oldest first
-                gram = gram * self.V + np.where(ok, full[np.maximum(pos - (k - 1) + j, 0)], 0)
-            n_gram = _lookup(g_keys, g_counts, gram)
-            n_ctx = _lookup(c_keys, c_counts, gram // self.V)
-            p = np.where(ok, (n_gram + self.alpha * p) / (n_ctx + self.alpha), p)
+            # ids[s]: index of the (k-1)-gram starting at s among the training ones (-1: unseen)
+            ctx = ids[: len(full) - k + 1]  # (k-1)-grams starting at s, followed by full[s+k-1]
+            seen = ctx >= 0
+            gram_ids = _index(g_keys, np.where(seen, ctx * self.V + full[k - 1 :], -1))
+            if np.any(ok):
+                s = np.maximum(pos - (k - 1), 0)  # start of the k-gram ending at each position
+                n_gram = np.where(seen[s], _lookup(g_keys, g_counts, ctx[s] * self.V + full[pos]), 0.0)
+                n_ctx = np.where(seen[s], _lookup(c_keys, c_counts, ctx[s]), 0.0)
+                p = np.where(ok, (n_gram + self.alpha * p) / (n_ctx + self.alpha), p)
+            ids = gram_ids
         return np.log2(p)
 
     def bits_per_char(self, data, context=None):
@@ -148,13 +156,12 @@ def tune_alpha(order, train, val, vocab_size, grid=(0.01, 0.03, 0.1, 0.3, 1.0, 3
     return best
 
 
-def _keys(data, k, V):
-    """Integer key of every k-gram of ``data`` (oldest character most significant)."""
-    L = len(data) - k + 1
-    key = np.zeros(L, np.int64)
-    for j in range(k):
-        key = key * V + data[j : j + L]
-    return key
+def _index(keys, query):
+    """The position of each ``query`` key in the sorted ``keys``, or -1 where absent."""
+    if keys.size == 0:
+        return np.full(len(query), -1, np.int64)
+    idx = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
+    return np.where((keys[idx] == query) & (query >= 0), idx, -1).astype(np.int64)
 
 
 def _lookup(keys, counts, query):

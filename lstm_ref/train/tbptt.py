@@ -300,40 +300,56 @@ def carried_vs_reset(train_ids, valid_ids, vocab_size, hidden_size=64, batch=32,
 
     Everything else is equal (``torch.nn.LSTM`` one layer, Adam, the same streams and
     seeds). Each model is evaluated on the first ``eval_chars`` held-out characters the way
-    it was trained (one stream, state carried or reset every ``bptt`` steps).
+    it was trained (one stream, state carried or reset every ``bptt`` steps); one run is
+    :func:`carry_run`.
 
     Returns:
         ``{"carried": [bpc per seed], "reset": [bpc per seed], "seconds": float}``.
     """
+    start = time.perf_counter()
+    results = {"carried": [], "reset": []}
+    for mode in results:
+        for seed in seeds:
+            _, bpc = carry_run(train_ids, valid_ids, vocab_size, mode, seed,
+                               hidden_size=hidden_size, batch=batch, bptt=bptt, steps=steps,
+                               lr=lr, eval_chars=eval_chars, num_threads=num_threads)
+            results[mode].append(bpc)
+    results["seconds"] = time.perf_counter() - start
+    return results
+
+
+def carry_run(train_ids, valid_ids, vocab_size, mode, seed, hidden_size=64, batch=32, bptt=10,
+              steps=200, lr=1e-2, eval_chars=8000, num_threads=None):
+    """One run of :func:`carried_vs_reset`: ``mode`` is ``"carried"`` or ``"reset"``.
+
+    Returns:
+        ``(losses, bpc)``: the training loss (natural log, a float per Adam step, before
+        the step) and the held-out bits per character at the end.
+    """
     from .charlm.model import CharLM
 
-    start = time.perf_counter()
+    if mode not in ("carried", "reset"):
+        raise ValueError(f"mode must be 'carried' or 'reset', got {mode!r}")
     with torch_threads(num_threads):
         streams = make_streams(torch.as_tensor(train_ids), batch)
         pieces = segments(streams, bptt)
         valid = torch.as_tensor(valid_ids[:eval_chars]).reshape(-1, 1)
-        results = {"carried": [], "reset": []}
-        for mode in results:
-            for seed in seeds:
-                torch.manual_seed(seed)
-                model = CharLM(vocab_size, hidden_size, layers=1, model="cudnn")
-                opt = torch.optim.Adam(model.parameters(), lr=lr)
+        torch.manual_seed(seed)
+        model = CharLM(vocab_size, hidden_size, layers=1, model="cudnn")
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        state, losses = None, []
+        for k in range(steps):
+            x, y = pieces[k % len(pieces)]
+            if k % len(pieces) == 0 or mode == "reset":
                 state = None
-                for k in range(steps):
-                    x, y = pieces[k % len(pieces)]
-                    if k % len(pieces) == 0 or mode == "reset":
-                        state = None
-                    logits, state = model(x, state)
-                    loss = F.cross_entropy(logits.reshape(-1, vocab_size), y.reshape(-1))
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    state = tuple(s.detach() for s in state)
-                results[mode].append(
-                    evaluate_bpc(model, valid, bptt, carry=mode == "carried")
-                )
-        results["seconds"] = time.perf_counter() - start
-        return results
+            logits, state = model(x, state)
+            loss = F.cross_entropy(logits.reshape(-1, vocab_size), y.reshape(-1))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            state = tuple(s.detach() for s in state)
+            losses.append(loss.item())
+        return losses, evaluate_bpc(model, valid, bptt, carry=mode == "carried")
 
 
 @torch.no_grad()

@@ -114,3 +114,20 @@ def test_package_exports_the_one_corpus_module():
     assert lstm_ref.data.load_corpus is load_corpus
     assert lstm_ref.data.load_text is load_text
     assert lstm_ref.data.Vocabulary is Vocabulary
+
+
+def test_validation_is_one_contiguous_piece_unlike_char_rnn_s_last_batches():
+    """split_text's validation part is one block right after the training part. char-rnn
+    takes the last 5 % of the batches of the (batch_size, -1) streams instead: that is the
+    tail of every stream, batch_size separate pieces of the text (what the docstring says)."""
+    text = "".join(chr(0x4E00 + k) for k in range(2000))  # every character distinct
+    train, val, test = split_text(text, val_frac=0.05, test_frac=0.0)
+    assert len(val) == 100 and val == text[1900:] and text.index(val) == len(train)
+    positions = np.arange(len(text))
+    N, T = 10, 10
+    batches = stream_batches(positions, N, T)  # x holds each character's position
+    n_val = len(batches) - int(len(batches) * 0.95)
+    char_rnn_val = np.sort(np.concatenate([x.ravel() for x, _ in batches[-n_val:]]))
+    pieces = np.split(char_rnn_val, np.nonzero(np.diff(char_rnn_val) > 1)[0] + 1)
+    assert len(pieces) == N  # one piece at the end of each stream
+    assert char_rnn_val.min() < len(text) // N  # the first stream's tail is near the start

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 import torch
-from numpy_helpers import SEQ_SHAPES, STEP_SHAPES, TOL, _t, assert_grads_match
+from numpy_helpers import SEQ_SHAPES, STEP_SHAPES, _t, assert_grads_match, assert_matches_reference
 
 from lstm_ref.gradcheck import numeric_gradient, rel_error
 from lstm_ref.numpy import gru_backward, gru_forward, gru_step_backward, gru_step_forward
@@ -27,14 +27,13 @@ def _params(rng, N, D, H, dtype=np.float64, T=None):
 def _torch_module(cls, Wx, Wh, bx, bh):
     """A torch.nn.GRU/GRUCell holding numpy weights (set by hand, not via convert)."""
     D, H = Wx.shape[0], Wh.shape[0]
-    dtype = torch.float64 if Wx.dtype == np.float64 else torch.float32
-    module = cls(D, H).to(dtype)
+    module = cls(D, H).double()  # the reference: float64, whatever the dtype of ours
     s = "_l0" if cls is torch.nn.GRU else ""
     with torch.no_grad():
-        getattr(module, "weight_ih" + s).copy_(torch.from_numpy(Wx.T.copy()))
-        getattr(module, "weight_hh" + s).copy_(torch.from_numpy(Wh.T.copy()))
-        getattr(module, "bias_ih" + s).copy_(torch.from_numpy(bx))
-        getattr(module, "bias_hh" + s).copy_(torch.from_numpy(bh))
+        getattr(module, "weight_ih" + s).copy_(torch.from_numpy(Wx.T.astype(np.float64)))
+        getattr(module, "weight_hh" + s).copy_(torch.from_numpy(Wh.T.astype(np.float64)))
+        getattr(module, "bias_ih" + s).copy_(torch.from_numpy(bx.astype(np.float64)))
+        getattr(module, "bias_hh" + s).copy_(torch.from_numpy(bh.astype(np.float64)))
     return module, s
 
 
@@ -68,7 +67,7 @@ def test_step_forward_matches_torch_cell(rng, dtype, N, D, H):
     cell, _ = _torch_module(torch.nn.GRUCell, Wx, Wh, bx, bh)
     with torch.no_grad():
         h_ref = cell(_t(x), _t(h0))
-    assert np.max(np.abs(h - h_ref.numpy())) <= TOL[dtype]
+    assert_matches_reference(h, h_ref, dtype, "h")
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -80,8 +79,8 @@ def test_forward_matches_torch_gru(rng, dtype, T, N, D, H):
     gru, _ = _torch_module(torch.nn.GRU, Wx, Wh, bx, bh)
     with torch.no_grad():
         out, h_n = gru(_t(x), _t(h0)[None])
-    assert np.max(np.abs(h - out.numpy())) <= TOL[dtype]
-    assert np.max(np.abs(h[-1] - h_n[0].numpy())) <= TOL[dtype]
+    assert_matches_reference(h, out, dtype, "h")
+    assert_matches_reference(h[-1], h_n[0], dtype, "h[-1]")
 
 
 @pytest.mark.parametrize("T,N,D,H", SEQ_SHAPES)

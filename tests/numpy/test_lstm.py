@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from numpy_helpers import SEQ_SHAPES, STEP_SHAPES, TOL, _t, assert_grads_match
+from numpy_helpers import SEQ_SHAPES, STEP_SHAPES, _t, assert_grads_match, assert_matches_reference
 
 from lstm_ref.gradcheck import numeric_gradient, rel_error
 from lstm_ref.numpy import (
@@ -30,15 +30,14 @@ def _params(rng, N, D, H, dtype=np.float64, T=None):
 def _torch_module(cls, Wx, Wh, b):
     """A torch.nn.LSTM/LSTMCell holding numpy weights (set by hand, not via convert)."""
     D, H = Wx.shape[0], Wh.shape[0]
-    dtype = torch.float64 if Wx.dtype == np.float64 else torch.float32
-    module = cls(D, H).to(dtype)
+    module = cls(D, H).double()  # the reference: float64, whatever the dtype of ours
     suffix = "_l0" if cls is torch.nn.LSTM else ""
     half = b / 2
     with torch.no_grad():
-        getattr(module, "weight_ih" + suffix).copy_(torch.from_numpy(Wx.T.copy()))
-        getattr(module, "weight_hh" + suffix).copy_(torch.from_numpy(Wh.T.copy()))
-        getattr(module, "bias_ih" + suffix).copy_(torch.from_numpy(half))
-        getattr(module, "bias_hh" + suffix).copy_(torch.from_numpy(b - half))
+        getattr(module, "weight_ih" + suffix).copy_(torch.from_numpy(Wx.T.astype(np.float64)))
+        getattr(module, "weight_hh" + suffix).copy_(torch.from_numpy(Wh.T.astype(np.float64)))
+        getattr(module, "bias_ih" + suffix).copy_(torch.from_numpy(half.astype(np.float64)))
+        getattr(module, "bias_hh" + suffix).copy_(torch.from_numpy((b - half).astype(np.float64)))
     return module, suffix
 
 
@@ -51,8 +50,8 @@ def test_step_forward_matches_torch_cell(rng, dtype, N, D, H):
     cell, _ = _torch_module(torch.nn.LSTMCell, Wx, Wh, b)
     with torch.no_grad():
         h_ref, c_ref = cell(_t(x), (_t(h0), _t(c0)))
-    assert np.max(np.abs(h - h_ref.numpy())) <= TOL[dtype]
-    assert np.max(np.abs(c - c_ref.numpy())) <= TOL[dtype]
+    assert_matches_reference(h, h_ref, dtype, "h")
+    assert_matches_reference(c, c_ref, dtype, "c")
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -64,9 +63,9 @@ def test_forward_matches_torch_lstm(rng, dtype, T, N, D, H):
     lstm, _ = _torch_module(torch.nn.LSTM, Wx, Wh, b)
     with torch.no_grad():
         out, (h_n, c_n) = lstm(_t(x), (_t(h0)[None], _t(c0)[None]))
-    assert np.max(np.abs(h - out.numpy())) <= TOL[dtype]
-    assert np.max(np.abs(c[-1] - c_n[0].numpy())) <= TOL[dtype]
-    assert np.max(np.abs(h[-1] - h_n[0].numpy())) <= TOL[dtype]
+    assert_matches_reference(h, out, dtype, "h")
+    assert_matches_reference(c[-1], c_n[0], dtype, "c[-1]")
+    assert_matches_reference(h[-1], h_n[0], dtype, "h[-1]")
 
 
 def test_forward_does_not_modify_inputs(rng):

@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pytest
 import torch
+from numpy_helpers import GRAD_REL_TOL, _t, assert_matches_reference
 
 from lstm_ref.convert import gru_params_from_torch, torch_lstm_to_numpy, torch_rnn_to_numpy
 from lstm_ref.gradcheck import numeric_gradient, rel_error
@@ -41,7 +42,7 @@ def _run(forward_out, cell):
 def test_matches_torch_forward_and_gradients(rng, cell, num_layers, bidirectional, dtype):
     T, N, D, H = 5, 3, 4, 6
     tdtype = torch.float64 if dtype == np.float64 else torch.float32
-    module, params = _module(cell, D, H, num_layers, bidirectional, tdtype)
+    module, params = _module(cell, D, H, num_layers, bidirectional, tdtype)  # ours: dtype
     dirs = 2 if bidirectional else 1
     K = num_layers * dirs
     x = rng.standard_normal((T, N, D)).astype(dtype)
@@ -51,26 +52,25 @@ def test_matches_torch_forward_and_gradients(rng, cell, num_layers, bidirectiona
     output, h_n, c_n, cache = _run(stacked_forward(x, params, cell, bidirectional, h0=h0, **kw), cell)
     assert output.shape == (T, N, dirs * H) and h_n.shape == (K, N, H) and output.dtype == dtype
 
-    xt, h0t, c0t = (torch.from_numpy(a.copy()).requires_grad_() for a in (x, h0, c0))
+    module = module.double()  # the reference in float64 (float32 weights are exact in it)
+    xt, h0t, c0t = (_t(a, True) for a in (x, h0, c0))
     out_t, hx = module(xt, (h0t, c0t) if cell == "lstm" else h0t)
     h_nt, c_nt = hx if cell == "lstm" else (hx, None)
-    tol = 1e-12 if dtype == np.float64 else 1e-5
-    assert np.max(np.abs(output - out_t.detach().numpy())) <= tol
-    assert np.max(np.abs(h_n - h_nt.detach().numpy())) <= tol
+    assert_matches_reference(output, out_t, dtype, "output")
+    assert_matches_reference(h_n, h_nt, dtype, "h_n")
     if cell == "lstm":
-        assert np.max(np.abs(c_n - c_nt.detach().numpy())) <= tol
+        assert_matches_reference(c_n, c_nt, dtype, "c_n")
 
     dout = rng.standard_normal(output.shape).astype(dtype)
     dh_n = rng.standard_normal(h_n.shape).astype(dtype)
     dc_n = rng.standard_normal(h_n.shape).astype(dtype)
-    loss = (out_t * torch.from_numpy(dout)).sum() + (h_nt * torch.from_numpy(dh_n)).sum()
+    loss = (out_t * _t(dout)).sum() + (h_nt * _t(dh_n)).sum()
     if cell == "lstm":
-        loss = loss + (c_nt * torch.from_numpy(dc_n)).sum()
+        loss = loss + (c_nt * _t(dc_n)).sum()
         dx, dh0, dc0, grads = stacked_backward(dout, cache, dh_n, dc_n)
     else:
         dx, dh0, grads = stacked_backward(dout, cache, dh_n)
     loss.backward()
-    gtol = 1e-10 if dtype == np.float64 else 1e-4
     pairs = [("x", dx, xt.grad), ("h0", dh0, h0t.grad)]
     if cell == "lstm":
         pairs.append(("c0", dc0, c0t.grad))
@@ -81,9 +81,7 @@ def test_matches_torch_forward_and_gradients(rng, cell, num_layers, bidirectiona
                 ref = getattr(module, name + suffix).grad
                 pairs.append((name + suffix, g, ref.T if name.startswith("weight") else ref))
     for name, ours, ref in pairs:
-        assert ours.shape == tuple(ref.shape) and ours.dtype == dtype, name
-        scale = max(1.0, float(ref.abs().max()))
-        assert np.max(np.abs(ours - ref.numpy())) <= gtol * scale, name
+        assert_matches_reference(ours, ref, dtype, name, GRAD_REL_TOL[dtype])
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])

@@ -5,7 +5,7 @@ import itertools
 
 import pytest
 import torch
-from torch_helpers import GRAD_TOL, TOL, assert_close, pair_modules
+from torch_helpers import GRAD_REL_TOL, REL_TOL, assert_close, assert_matches_reference, pair_modules
 
 import lstm_ref.torch as ours
 
@@ -46,16 +46,18 @@ def test_module_matches_torch(kind, num_layers, batch_first, bidirectional, dtyp
     c0 = torch.randn(layers, N, H, generator=gen, dtype=dtype)
     hx = (h0, c0) if kind == "LSTM" else h0
 
+    ref = ref.double()  # the reference: float64 on the same numbers, whatever ours runs in
     results = []
     for module in (ref, mine):
-        xg = x.clone().requires_grad_()
+        cast = torch.float64 if module is ref else dtype
+        xg = x.to(cast).clone().requires_grad_()
         if kind == "LSTM":
-            hxg = tuple(s.clone().requires_grad_() for s in hx)
+            hxg = tuple(s.to(cast).clone().requires_grad_() for s in hx)
         else:
-            hxg = hx.clone().requires_grad_()
+            hxg = hx.to(cast).clone().requires_grad_()
         outs = _states(module(xg, hxg))
         # a loss that touches the output and every final state
-        weights = [torch.linspace(-1, 1, o.numel(), dtype=dtype).view_as(o) for o in outs]
+        weights = [torch.linspace(-1, 1, o.numel(), dtype=cast).view_as(o) for o in outs]
         loss = sum((o * w).sum() for o, w in zip(outs, weights))
         loss.backward()
         grads = [xg.grad] + ([s.grad for s in hxg] if kind == "LSTM" else [hxg.grad])
@@ -65,13 +67,13 @@ def test_module_matches_torch(kind, num_layers, batch_first, bidirectional, dtyp
     (ref_outs, ref_grads), (my_outs, my_grads) = results
     names = ["output", "h_n", "c_n"]
     for name, a, b in zip(names, my_outs, ref_outs):
-        assert_close(a, b, TOL[dtype], name)
+        assert_matches_reference(a, b, dtype, REL_TOL[dtype], name)
     assert my_outs[0].shape == (shape[:2] + ((2 if bidirectional else 1) * H,))
     param_names = [n for n, _ in ref.named_parameters()]
     assert [n for n, _ in mine.named_parameters()] == param_names
     grad_names = ["x", "h0", "c0"][: len(my_grads) - len(param_names)] + param_names
     for name, a, b in zip(grad_names, my_grads, ref_grads):
-        assert_close(a, b, GRAD_TOL[dtype], f"grad of {name}")
+        assert_matches_reference(a, b, dtype, GRAD_REL_TOL[dtype], f"grad of {name}")
 
 
 @pytest.mark.parametrize("kind", ["LSTM", "RNN"])
@@ -103,21 +105,24 @@ def test_cell_matches_torch(kind, dtype, bias):
     x = torch.randn(N, D, dtype=dtype)
     hx = (torch.randn(N, H, dtype=dtype), torch.randn(N, H, dtype=dtype))
     hx = hx if kind == "LSTMCell" else hx[0]
+    ref = ref.double()  # the reference: float64 on the same numbers, whatever ours runs in
     outs = []
     for module in (ref, mine):
-        xg = x.clone().requires_grad_()
-        out = module(xg, hx)
+        cast = torch.float64 if module is ref else dtype
+        xg = x.to(cast).clone().requires_grad_()
+        hxc = tuple(s.to(cast) for s in hx) if isinstance(hx, tuple) else hx.to(cast)
+        out = module(xg, hxc)
         out = out if isinstance(out, tuple) else (out,)
         sum((o * (k + 1)).sum() for k, o in enumerate(out)).backward()
         outs.append((out, [xg.grad] + [p.grad for p in module.parameters()]))
     for a, b in zip(outs[0][0] + tuple(outs[0][1]), outs[1][0] + tuple(outs[1][1])):
-        assert_close(b, a, GRAD_TOL[dtype], kind)
+        assert_matches_reference(b, a, dtype, GRAD_REL_TOL[dtype], kind)
     # unbatched and without a state
-    a, b = mine(x[0]), ref(x[0])
+    a, b = mine(x[0]), ref(x[0].double())
     a, b = (a if isinstance(a, tuple) else (a,)), (b if isinstance(b, tuple) else (b,))
     assert len(a) == len(b) and a[0].shape == (H,)
     for p, q in zip(a, b):
-        assert_close(p.detach(), q.detach(), TOL[dtype], "unbatched cell")
+        assert_matches_reference(p, q, dtype, REL_TOL[dtype], "unbatched cell")
 
 
 @pytest.mark.parametrize("kind", ["LSTM", "RNN", "LSTMCell", "RNNCell"])

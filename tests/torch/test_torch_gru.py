@@ -6,7 +6,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from torch_helpers import GRAD_TOL, TOL, assert_close, pair_modules
+from torch_helpers import GRAD_REL_TOL, REL_TOL, assert_close, assert_matches_reference, pair_modules
 
 import lstm_ref.torch as ours
 from lstm_ref.convert import gru_params_from_torch, gru_params_to_torch
@@ -31,22 +31,24 @@ def test_gru_matches_torch(num_layers, batch_first, bidirectional, dtype):
     x = torch.randn(shape, generator=gen, dtype=dtype)
     layers = num_layers * (2 if bidirectional else 1)
     h0 = torch.randn(layers, N, H, generator=gen, dtype=dtype)
+    ref = ref.double()  # the reference: float64 on the same numbers, whatever ours runs in
     results = []
     for module in (ref, mine):
-        xg, hg = x.clone().requires_grad_(), h0.clone().requires_grad_()
+        cast = torch.float64 if module is ref else dtype
+        xg, hg = x.to(cast).clone().requires_grad_(), h0.to(cast).clone().requires_grad_()
         out, h_n = module(xg, hg)
-        w_out = torch.linspace(-1, 1, out.numel(), dtype=dtype).view_as(out)
-        w_h = torch.linspace(1, -2, h_n.numel(), dtype=dtype).view_as(h_n)
+        w_out = torch.linspace(-1, 1, out.numel(), dtype=cast).view_as(out)
+        w_h = torch.linspace(1, -2, h_n.numel(), dtype=cast).view_as(h_n)
         ((out * w_out).sum() + (h_n * w_h).sum()).backward()
         results.append(((out, h_n), [xg.grad, hg.grad] + [p.grad for p in module.parameters()]))
     (ref_outs, ref_grads), (my_outs, my_grads) = results
     for name, a, b in zip(["output", "h_n"], my_outs, ref_outs):
-        assert_close(a, b, TOL[dtype], name)
+        assert_matches_reference(a, b, dtype, REL_TOL[dtype], name)
     assert my_outs[0].shape == shape[:2] + ((2 if bidirectional else 1) * H,)
     names = [n for n, _ in ref.named_parameters()]
     assert [n for n, _ in mine.named_parameters()] == names
     for name, a, b in zip(["x", "h0"] + names, my_grads, ref_grads):
-        assert_close(a, b, GRAD_TOL[dtype], f"grad of {name}")
+        assert_matches_reference(a, b, dtype, GRAD_REL_TOL[dtype], f"grad of {name}")
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
@@ -55,17 +57,20 @@ def test_cell_matches_torch(dtype, bias):
     ref, mine = pair_modules(torch.nn.GRUCell, ours.GRUCell, D, H, bias=bias, dtype=dtype)
     x = torch.randn(N, D, dtype=dtype)
     h = torch.randn(N, H, dtype=dtype)
+    ref = ref.double()  # the reference: float64 on the same numbers, whatever ours runs in
     outs = []
     for module in (ref, mine):
-        xg, hg = x.clone().requires_grad_(), h.clone().requires_grad_()
+        cast = torch.float64 if module is ref else dtype
+        xg, hg = x.to(cast).clone().requires_grad_(), h.to(cast).clone().requires_grad_()
         out = module(xg, hg)
-        (out * torch.arange(out.numel(), dtype=dtype).view_as(out)).sum().backward()
+        (out * torch.arange(out.numel(), dtype=cast).view_as(out)).sum().backward()
         outs.append([out, xg.grad, hg.grad] + [p.grad for p in module.parameters()])
     for k, (a, b) in enumerate(zip(outs[1], outs[0])):
-        assert_close(a, b, TOL[dtype] if k == 0 else GRAD_TOL[dtype], f"cell output/grad {k}")
-    a, b = mine(x[0]), ref(x[0])  # unbatched, no state
+        tol = REL_TOL[dtype] if k == 0 else GRAD_REL_TOL[dtype]
+        assert_matches_reference(a, b, dtype, tol, f"cell output/grad {k}")
+    a, b = mine(x[0]), ref(x[0].double())  # unbatched, no state
     assert a.shape == (H,)
-    assert_close(a.detach(), b.detach(), TOL[dtype], "unbatched cell")
+    assert_matches_reference(a, b, dtype, REL_TOL[dtype], "unbatched cell")
 
 
 @pytest.mark.parametrize("kind", ["GRU", "GRUCell"])

@@ -195,3 +195,28 @@ def test_importing_chapter5_modules_is_light(module):
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stderr == "" and done.stdout == ""
+
+
+def test_command_line_samples_at_every_temperature_asked(capsys):
+    """``python -m lstm_ref.train.charrnn --temperature 0.2 3`` (exercise ex-ch05-temperature)
+    prints one sample per temperature, of the length asked, starting with the prime."""
+    from lstm_ref.train.charrnn import main
+
+    main(["--rnn_size", "4", "--num_layers", "1", "--iterations", "2", "--eval_every", "2",
+          "--temperature", "0.2", "3", "--sample_length", "25", "--prime", "Eliza"])
+    out = capsys.readouterr().out
+    assert "validation bits per character" in out
+    lines = out.splitlines()
+    for tau in ("0.2", "3"):
+        header = lines.index(f"--- temperature {tau} ---")
+        assert lines[header + 1].startswith("Eliza")
+    assert "--- temperature 0.8 ---" not in out  # the default is replaced, not added
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "hot"])
+def test_command_line_refuses_a_bad_temperature(bad, capsys):
+    from lstm_ref.train.charrnn import main
+
+    with pytest.raises(SystemExit):
+        main(["--iterations", "1", "--temperature", bad])
+    assert "temperature" in capsys.readouterr().err

@@ -68,3 +68,42 @@ def test_errors_are_clear():
         NGramModel(2, 4).fit(np.array([0, 5]))
     with pytest.raises(RuntimeError, match="fit"):
         NGramModel(2, 4).log2_probs(np.array([0]))
+
+
+def _brute_force_log2(train, data, context, order, V, alpha):
+    """The module docstring's formula, with Python dicts of tuples: a slow reference."""
+    from collections import Counter
+
+    grams = [Counter(tuple(train[s : s + k]) for s in range(len(train) - k + 1))
+             for k in range(1, order + 1)]
+    ctxs = [Counter(tuple(train[s : s + k - 1]) for s in range(len(train) - k + 1))
+            for k in range(1, order + 1)]
+    full = list(context) + list(data)
+    out = []
+    for q in range(len(context), len(full)):
+        c = full[q]
+        p = (grams[0][(c,)] + 1) / (len(train) + V)
+        for k in range(2, order + 1):
+            if q < k - 1:
+                break
+            h = tuple(full[q - k + 1 : q])
+            p = (grams[k - 1][h + (c,)] + alpha * p) / (ctxs[k - 1][h] + alpha)
+        out.append(np.log2(p))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("order", [2, 5, 12])
+def test_any_order_matches_the_formula_by_brute_force(order):
+    """Keys stay exact however high the order (75**12 would overflow int64 keys): the
+    vectorised model equals a dictionary implementation of the same formula."""
+    rng = np.random.default_rng(order)
+    V = 75
+    base = rng.integers(0, V, size=40)
+    train = np.concatenate([base, base[:25], rng.integers(0, V, size=30), base])  # repeats
+    data = np.concatenate([base[5:30], rng.integers(0, V, size=10)])
+    context = train[-7:]
+    model = NGramModel(order, V, alpha=0.6).fit(train)
+    want = _brute_force_log2(list(train), list(data), list(context), order, V, 0.6)
+    np.testing.assert_allclose(model.log2_probs(data, context=context), want, rtol=1e-12)
+    want = _brute_force_log2(list(train), list(data), [], order, V, 0.6)
+    np.testing.assert_allclose(model.log2_probs(data), want, rtol=1e-12)
