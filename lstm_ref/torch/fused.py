@@ -166,10 +166,8 @@ def _forward_loop(backend, xw, hs, cs, gates, w):
             _tk.lstm_forward_step(hs[t], w, xw[t], cs[t], gates[t],
                                   hs[t + 1], cs[t + 1])
         return
-    if backend == "triton":
-        pointwise = _tk.lstm_forward_pointwise
-    else:
-        pointwise = _pointwise_forward_torch
+    pointwise = (_tk.lstm_forward_pointwise if backend == "triton"
+                 else _pointwise_forward_torch)
     for t in range(T):  # two kernels per step: the product, the element-wise update
         xw[t].addmm_(hs[t], w)  # a_t = (x_t W_ih^T + b) + h_{t-1} W_hh^T, (N, 4H)
         pointwise(xw[t], cs[t], gates[t], hs[t + 1], cs[t + 1])
@@ -347,8 +345,8 @@ class FusedLSTMFunction(torch.autograd.Function):
             buf.pending = weakref.ref(ctx)
         else:
             loop()
-        ctx.backend, ctx.buf = backend, buf
-        ctx.graphs = graphs if graphed else None
+        ctx.backend, ctx.buf, ctx.graphs = (backend, buf,
+                                            graphs if graphed else None)
         ctx.save_for_backward(x, w_ih, w_hh)
         # the next replay overwrites a graph's buffers: the caller gets copies
         out = buf.hs[1:].clone() if graphed else buf.hs[1:]
