@@ -74,11 +74,6 @@ LONG_LISTINGS = frozenset()
 # the table must end empty, then go.
 CODE_WIDTH_DEBT = {
     "book/chapters/ch02_vanishing/measurement": 2,
-    "book/chapters/ch02_vanishing/clipping": 2,
-    "book/chapters/ch03_lstm/adding_problem": 3,
-    "book/chapters/ch04_variants/ablation": 6,
-    "book/chapters/ch05_nngraph/charrnn": 6,
-    "book/chapters/ch06_gpu/tbptt": 2,
 }
 
 CODE_OVERFLOW = ("code block", "hidden-input code")
