@@ -74,6 +74,13 @@ c.IgnorePattern.pattern = r"(^|\n)[^\n]*\b[A-Za-z]*Warning: "
 c.LimitOutput.max_lines = 200
 c.LimitOutput.max_traceback = 200
 
+# --- what a page built from a student's notebook may contain --------------------------------
+# Feedback pages and formgrader's views render students' Markdown and outputs: nbconvert's
+# sanitiser (bleach) cleans that HTML (no script, no event handler, no javascript: link, no
+# iframe). `make grade` also strips such content at intake (lstm_ref.grading.sanitize) and
+# gives every feedback page a strict Content-Security-Policy (lstm_ref.grading.feedback).
+c.HTMLExporter.sanitize_html = True
+
 # --- feedback -----------------------------------------------------------------------------
 # The feedback page must not show the hidden tests: lstm_ref's StripHiddenTests cuts the
 # hidden regions out of the test cells and reduces their tracebacks (which quote the source

@@ -2,6 +2,8 @@
 [--no-sandbox]``.
 
 ``make grade A=<chapter id>`` runs exactly this. See :mod:`lstm_ref.grading.pipeline`.
+``python -m lstm_ref.grading feedback <chapter id>`` writes the feedback pages again (after
+manual grading), as ``grade`` writes them.
 ``python -m lstm_ref.grading release [ARGS]`` is ``python -m lstm_ref.grading.release_to_book
 [ARGS]`` (:mod:`lstm_ref.grading.release_to_book`).
 """
@@ -31,6 +33,10 @@ def main(argv=None):
                         "whose code you trust; a hostile notebook can then read solutions/ "
                         "and change grades)")
     g.add_argument("--debug", action="store_true", help="show Python tracebacks")
+    f = sub.add_parser("feedback", help="write the feedback pages again (after manual grading), "
+                       "hidden tests out, no script but the local MathJax")
+    f.add_argument("chapter", help="chapter id, e.g. ch01_rnn")
+    f.add_argument("--root", help="course directory (default: this repository)")
     # Its arguments (and -h) are release_to_book's own: they are passed on unparsed.
     sub.add_parser("release", add_help=False,
                    help="generate the student notebooks into the book "
@@ -45,6 +51,8 @@ def main(argv=None):
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command == "feedback":
+        return _feedback(args.chapter, args.root)
     try:
         from .pipeline import grade
 
@@ -65,6 +73,37 @@ def main(argv=None):
         print(f"error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
               file=sys.stderr)
         return 1
+    return 0
+
+
+def _feedback(chapter, root=None):
+    """``feedback <chapter>``: nbgrader's GenerateFeedback for every graded student, each
+    page hardened as ``grade`` does (:func:`~lstm_ref.grading.record.write_feedback`)."""
+    from pathlib import Path
+
+    from .course import find_root, nbgrader_env, source_notebooks
+    from .intake import STUDENT_ID
+    from .pipeline import check_chapter, scan_feedback
+    from .record import write_feedback
+
+    try:
+        root = find_root(root)
+        check_chapter(root, chapter)
+    except CourseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    import os
+
+    os.environ["PATH"] = nbgrader_env(root)["PATH"]
+    source_nbs = source_notebooks(root, chapter)
+    folder = Path(root) / "autograded"
+    students = sorted(p.name for p in folder.iterdir() if (p / chapter).is_dir()
+                      and STUDENT_ID.match(p.name)) if folder.is_dir() else []
+    for student in students:
+        note = write_feedback(root, chapter, student)
+        notes = ([note] if note else []) + scan_feedback(root, chapter, student, source_nbs)
+        print(f"  {student:24s} " + ("; ".join(notes) or "ok"))
+    print(f"{chapter}: feedback for {len(students)} student(s) in {Path(root) / 'feedback'}")
     return 0
 
 

@@ -97,3 +97,89 @@ class StripHiddenTests(Preprocessor):
                     # The traceback quotes source lines (hidden ones too); keep the message.
                     output["traceback"] = [f"{output.get('ename', 'Error')}: {output.get('evalue', '')}"]
         return cell, resources
+
+
+# --- the page itself: no script but the course's MathJax, a strict CSP, named checks --------
+
+MAX_PAGE_BYTES = 2_000_000
+# No inline script, no handler, no javascript: URL, no frame, no form, no connection: the
+# only scripts are the two files beside the page (MathJax, from the same offline copy the
+# site serves, and its settings).
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+       "img-src 'self' data:; font-src 'self' data:; connect-src 'none'; frame-src 'none'; "
+       "object-src 'none'; base-uri 'none'; form-action 'none'")
+MATHJAX_DIR = "mathjax"
+MATHJAX_FILE = "tex-svg.js"  # one file: the SVG output needs no font files
+MATHJAX_CONFIG = """window.MathJax = {
+  tex: {inlineMath: [['$', '$'], ['\\\\(', '\\\\)']], displayMath: [['$$', '$$'], ['\\\\[', '\\\\]']],
+        processEscapes: true, tags: 'ams'},
+  options: {skipHtmlTags: ['script', 'noscript', 'style', 'textarea', 'pre', 'code']},
+  svg: {fontCache: 'global'}
+};
+"""
+_SCRIPT = re.compile(r"<script\b[^>]*>.*?</script\s*>", re.S | re.I)
+
+
+def mathjax_source():
+    """The offline MathJax the book's site serves (sphinx-mathjax-offline's copy), or None."""
+    from importlib import metadata
+    from pathlib import Path
+
+    try:
+        dist = metadata.distribution("sphinx-mathjax-offline")
+    except metadata.PackageNotFoundError:
+        return None
+    path = Path(dist.locate_file(f"sphinx-mathjax-offline/static/mathjax/{MATHJAX_FILE}"))
+    return path if path.is_file() else None
+
+
+def install_mathjax(folder):
+    """Put MathJax and its settings into ``folder/mathjax``; returns whether it is there."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    source = mathjax_source()
+    if source is None:
+        return False
+    dest = Path(folder) / MATHJAX_DIR
+    if dest.is_symlink() or (dest.exists() and not dest.is_dir()):
+        dest.unlink()
+    dest.mkdir(exist_ok=True)
+    target = dest / MATHJAX_FILE
+    if not target.is_file() or target.stat().st_size != source.stat().st_size:
+        target.unlink(missing_ok=True)
+        try:
+            os.link(source, target)  # the same bytes for every student, stored once
+        except OSError:
+            shutil.copyfile(source, target)
+    (dest / "config.js").write_text(MATHJAX_CONFIG, encoding="utf-8")
+    return True
+
+
+def harden_page(html_text, titles, mathjax=True):
+    """The feedback page with every script removed (nbconvert's CDN MathJax, require.js,
+    jQuery: the page needs none of them), a Content-Security-Policy and the local MathJax
+    in their place, and the table of contents naming each test cell by ``titles``
+    (``{grade_id: words}``) instead of "Test cell"."""
+    page = _SCRIPT.sub("", html_text)
+    head = f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+    if mathjax:
+        head += (f'\n<script src="{MATHJAX_DIR}/config.js"></script>'
+                 f'\n<script src="{MATHJAX_DIR}/{MATHJAX_FILE}" async></script>')
+    page, n = re.subn(r"<head>", "<head>\n" + head.replace("\\", "\\\\"), page, count=1,
+                      flags=re.I)
+    if not n:
+        page = head + page
+    for gid, title in titles.items():
+        page = page.replace(f'<a href="#{html.escape(gid)}">Test cell</a>',
+                            f'<a href="#{html.escape(gid)}">{html.escape(title)}</a>')
+    return page
+
+
+def too_large_page(name):
+    """What replaces a feedback page over :data:`MAX_PAGE_BYTES`."""
+    return (f'<!DOCTYPE html><html><head><meta charset="utf-8"><meta http-equiv="Content-'
+            f'Security-Policy" content="{CSP}"><title>{html.escape(name)}</title></head><body>'
+            "<p>This feedback page was too large to show (your notebook printed or held too "
+            "much). Your scores are recorded; ask your instructor for details.</p></body></html>")

@@ -181,10 +181,9 @@ def write_report(path, run):
     similar = [g for g in run.grades if g.similar]
     lines += ["", "## Near-copies, for a person to judge", ""]
     if similar:
-        lines += ["Solution cells whose normalised tokens (names replaced, comments and layout",
-                  "ignored) are close to the reference implementation or to a classmate's. The",
-                  "solutions are public: a flag is a reason to look, not a proof, and never",
-                  "changes a score.", ""]
+        from .similarity import REPORT_INTRO
+
+        lines += REPORT_INTRO + [""]
         for g in similar:
             lines.append(f"- **{g.student}**: " + "; ".join(g.similar))
     else:
@@ -215,7 +214,7 @@ def _record_student(root, chapter, stage, g, nb_results, notebooks, error, logs)
     logs.append(f"===== {g.student} ({g.seconds:.1f} s)")
     for n, r in nb_results.items():
         logs.append(f"{n}: " + ", ".join(
-            f"{gid} {'ok' if o.passed else o.ename + ': ' + o.evalue}"
+            f"{gid} {'ok' if o.passed else (o.detail or o.ename + ': ' + o.evalue)}"
             for gid, o in r.tests.items()))
         g.notes += [f"{n}: {note}" for note in r.notes]
     if error or lost:
@@ -237,16 +236,34 @@ def _record_student(root, chapter, stage, g, nb_results, notebooks, error, logs)
     return True
 
 
-def _probe_sandbox(libdir, sandbox):
+def _probe_sandbox(libdir, sandbox, limits=None):
     """Start one empty sandbox, so a machine where bubblewrap cannot run (no namespaces in
     a container, say) stops the run with bwrap's own words instead of failing everyone."""
     from .sandbox import Sandbox, SandboxLost
 
     try:
-        Sandbox(libdir, sandbox=sandbox).stop()
+        box = Sandbox(libdir, sandbox=sandbox, limits=limits)
+        how = box.group.how
+        box.stop()
+        return how
     except SandboxLost as exc:
         raise CourseError(f"the grading sandbox does not start on this machine: {exc.reason}. "
                           "See the 'For instructors' page (the sandbox).") from None
+
+
+def _fair_share(limits, workers):
+    """``limits`` with a CPU limit per student: the machine's cores shared evenly by the
+    students graded at once (at least one core each), so one student who keeps every core
+    busy slows the others by at most the share he was given anyway."""
+    from dataclasses import replace
+
+    from .sandbox import Limits
+
+    limits = limits or Limits()
+    if not limits.cpus:
+        n = max(1, int(workers or os.cpu_count() or 1))
+        limits = replace(limits, cpus=max(1.0, (os.cpu_count() or 1) / n))
+    return limits
 
 
 def _bar(done, total, width=30):
@@ -315,7 +332,8 @@ def grade(chapter, root=None, timeout=600, echo=print, workers=None, sandbox=Tru
         stage = Path(tmp) / "stage"
         stage.mkdir()
         libdir = refcopy.build(Path(tmp) / "lib", sorted(targets))
-        _probe_sandbox(libdir, sandbox)
+        limits = _fair_share(limits, workers)
+        echo(f"{chapter}: each student's processes get {_probe_sandbox(libdir, sandbox, limits)}")
         records = intake(root, chapter, source_nbs, stage)
         if not records:
             echo(f"{chapter}: submitted/ holds no student folder")
@@ -346,7 +364,7 @@ def grade(chapter, root=None, timeout=600, echo=print, workers=None, sandbox=Tru
                 if kind == "feedback":
                     timing(f"{student} feedback")
                     if error:
-                        g.notes.append(f"no feedback: {error}")
+                        g.notes.append(f"feedback: {error}")
                     g.notes += scan_feedback(root, chapter, student, source_nbs)
                     done += 1
                     _echo_student(echo, g, done, total)
@@ -359,6 +377,9 @@ def grade(chapter, root=None, timeout=600, echo=print, workers=None, sandbox=Tru
                     done += 1
                     _echo_student(echo, g, done, total)
         timing("all recorded")
+        from .sandbox import sweep_groups
+
+        sweep_groups()
         flags = similarity_flags(root, chapter, stage, source_nbs, sorted(todo))
         for student, lines in flags.items():
             grades[student].similar = lines

@@ -165,10 +165,45 @@ def record_scores(root, chapter, student, notebooks, timestamp=None):
         gb.db.commit()
 
 
+_TEMPLATES = {}  # compiled Jinja templates of the feedback page, kept by this process
+
+
+def _reuse_compiled_templates():
+    """nbconvert compiles its page templates anew for every exporter, that is for every
+    student: keep the compiled code in this process (Jinja's bytecode cache, keyed by each
+    template's name and source checksum, so a changed template is compiled again)."""
+    from jinja2 import BytecodeCache
+    from nbconvert.exporters.templateexporter import TemplateExporter
+
+    if getattr(TemplateExporter, "_lstm_cached", False):
+        return
+
+    class InMemory(BytecodeCache):
+        def load_bytecode(self, bucket):
+            code = _TEMPLATES.get((bucket.key, bucket.checksum))
+            if code is not None:
+                bucket.bytecode_from_string(code)
+
+        def dump_bytecode(self, bucket):
+            _TEMPLATES[(bucket.key, bucket.checksum)] = bucket.bytecode_to_string()
+
+    cache, create = InMemory(), TemplateExporter._create_environment
+
+    def create_cached(self):
+        env = create(self)
+        env.bytecode_cache = cache
+        return env
+
+    TemplateExporter._create_environment = create_cached
+    TemplateExporter._lstm_cached = True
+
+
 def write_feedback(root, chapter, student):
     """nbgrader's GenerateFeedback for one student; returns None or the reason it failed."""
     from nbgrader.converters import GenerateFeedback
     from nbgrader.coursedir import CourseDirectory
+
+    _reuse_compiled_templates()
 
     log = logging.getLogger("lstm_ref.grading.record")
     log.setLevel(logging.ERROR)
@@ -178,7 +213,37 @@ def write_feedback(root, chapter, student):
         GenerateFeedback(coursedir=coursedir, config=config, log=log).start()
     except BaseException as exc:  # nbgrader raises or exits: report it as one line
         return f"GenerateFeedback failed: {type(exc).__name__}: {exc}"[:500]
-    return None
+    return harden_feedback(root, chapter, student)
+
+
+def harden_feedback(root, chapter, student):
+    """Each page of the student's feedback: scripts out, a strict CSP and the local MathJax
+    in (:func:`~lstm_ref.grading.feedback.harden_page`), test cells named by what they
+    check; a page still over 2 MB is replaced by a short one. Returns None or a note."""
+    from .feedback import (MAX_PAGE_BYTES, harden_page, install_mathjax, too_large_page)
+    from .verdict import check_title
+
+    folder = Path(root) / "feedback" / student / chapter
+    autograded = Path(root) / "autograded" / student / chapter
+    pages = sorted(folder.glob("*.html")) if folder.is_dir() else []
+    mathjax = install_mathjax(folder) if pages else False
+    notes = []
+    for page in pages:
+        nb_path = autograded / f"{page.stem}.ipynb"
+        titles = {}
+        if nb_path.is_file():
+            for cell in json.loads(nb_path.read_text("utf-8"))["cells"]:
+                gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+                if gid and cell.get("cell_type") == "code" and is_test_cell(cell):
+                    titles[gid] = check_title(cell_source(cell))
+        text = harden_page(page.read_text("utf-8", errors="replace"), titles, mathjax)
+        if len(text.encode("utf-8")) > MAX_PAGE_BYTES:
+            text = too_large_page(page.stem)
+            notes.append(f"{page.stem}: feedback page over 2 MB, replaced by a short one")
+        page.write_text(text, encoding="utf-8")
+    if pages and not mathjax:
+        notes.append("MathJax (sphinx-mathjax-offline) not found: maths shows as LaTeX")
+    return "; ".join(notes) or None
 
 
 def _gradebook(root):

@@ -132,6 +132,18 @@ def _copy_back(orig, new):
         pass
 
 
+_SPARES = {}  # one sandbox started ahead per kind, in this process (a grading worker)
+
+
+def _take_spare(key):
+    """The spare sandbox of this kind, if one is alive (it has run no student's code)."""
+    box = _SPARES.pop(key, None)
+    if box is not None and not box.alive:
+        box.kill()
+        return None
+    return box
+
+
 class Session:
     """The student's notebook running in a sandbox, restarted when it is lost.
 
@@ -144,18 +156,22 @@ class Session:
     """
 
     def __init__(self, cells, libdir, slot=0, limits=None, sandbox=True, cell_timeout=60.0,
-                 call_timeout=30.0, max_restarts=20, deadline=None):
+                 call_timeout=30.0, max_restarts=20, deadline=None, preload=(), spare=False):
         self.cells = list(cells)  # (index, code) of the notebook's non-test code cells
         self.libdir, self.slot, self.limits, self.sandboxed = libdir, slot, limits, sandbox
         self.cell_timeout, self.call_timeout = cell_timeout, call_timeout
         self.restarts_left = max_restarts
         self.deadline = deadline  # time.monotonic() after which nothing more is started
+        self.preload = tuple(preload)  # modules the runner imports before any cell
+        self.spare = spare  # keep a sandbox started ahead for the next session (a worker)
         self.box = None
         self.generation = 0
         self.pos = 0  # cells of self.cells run in the current process
         self.limit = 0  # run_until's current position
         self.skipped = set()
         self.replies = {}  # cell index -> reply of its first run
+        self.tainted = False  # hidden inputs have reached the current process
+        self.after_hidden = set()  # cells whose first run came after hidden inputs
 
     # -- lifecycle --
     def _new_box(self):
@@ -163,8 +179,28 @@ class Session:
             self.box.kill()
         self.generation += 1
         self.pos = 0
-        self.box = Sandbox(self.libdir, slot=self.slot, limits=self.limits,
-                           sandbox=self.sandboxed)
+        self.tainted = False
+        self.box = _take_spare(self._key())
+        if self.box is None:
+            self.box = Sandbox(self.libdir, slot=self.slot, limits=self.limits,
+                               sandbox=self.sandboxed, preload=self.preload)
+        else:
+            self.box.wait_ready()
+        if self.spare:  # the next student's (or the next restart's) sandbox starts now
+            try:
+                _SPARES[self._key()] = Sandbox(self.libdir, slot=self.slot, limits=self.limits,
+                                               sandbox=self.sandboxed, preload=self.preload,
+                                               wait=False)
+            except (SandboxLost, OSError):
+                pass
+
+    def _key(self):
+        return (str(self.libdir), self.slot, repr(self.limits), self.sandboxed, self.preload)
+
+    def taint(self):
+        """Hidden inputs are about to be sent: from now on, what this process prints or
+        raises may hold them (:mod:`.verdict` shows none of it)."""
+        self.tainted = True
 
     def start(self):
         """Start the sandbox (no cell runs yet)."""
@@ -199,6 +235,8 @@ class Session:
                     "msg": exc.reason.partition(": ")[2] or exc.reason, "builtin": True}})
                 self._restart(exc.reason)
                 continue
+            if index not in self.replies and self.tainted:
+                self.after_hidden.add(index)
             self.replies.setdefault(index, reply)
             self.pos += 1
 
@@ -235,10 +273,25 @@ class Session:
         self._check_deadline()
         timeout = self._clamp(self.call_timeout)
         msg["timeout"] = timeout
+        self._decode_by = time.monotonic() + timeout + GRACE
         reply = self.box.request(msg, timeout, what, grace=GRACE)
         if not isinstance(reply, dict):
             raise SandboxLost(f"{what}: a malformed reply")
         return reply
+
+    def _budget(self):
+        """Decoding a reply counts against the same time limit as the call."""
+        return wire.Budget(deadline=getattr(self, "_decode_by", None))
+
+    def _decode(self, v, budget=None):
+        try:
+            return wire.decode(v, self._deref, budget=budget or self._budget())
+        except wire.WireTimeout:
+            self.box.kill()  # the same fate as a call that runs past its limit
+            raise SandboxLost("decoding the result took longer than the time limit",
+                              "timeout") from None
+        except wire.WireError as exc:
+            raise RuntimeError(f"the result could not be used: {exc}") from None
 
     def _value(self, reply):
         if reply.get("error"):
@@ -247,7 +300,7 @@ class Session:
         if isinstance(v, dict) and v.get("$") == "error":
             raise RuntimeError(f"the result could not be sent back ({v.get('type')}: "
                                f"{v.get('msg')})")
-        return wire.decode(v, self._deref)
+        return self._decode(v)
 
     def _deref(self, handle):
         return Remote(self, handle)
@@ -274,12 +327,14 @@ class Session:
             msg["method"] = method
         what = f"calling {target._name or 'a student object'}"
         reply = self._request(msg, what)
-        for item in reply.get("changed", [])[: len(arrays)]:
+        budget = self._budget()
+        changed = reply.get("changed")
+        for item in (changed if type(changed) is list else [])[: len(arrays)]:
             try:
                 i, enc = int(item[0]), item[1]
                 if 0 <= i < len(arrays):
-                    _copy_back(arrays[i], wire.decode(enc))
-            except (TypeError, ValueError, IndexError, wire.WireError):
+                    _copy_back(arrays[i], self._decode(enc, budget))
+            except (TypeError, ValueError, IndexError, KeyError, RuntimeError):
                 continue
         return self._value(reply)
 

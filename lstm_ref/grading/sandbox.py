@@ -49,6 +49,7 @@ class Limits:
     open_files: int = 256  # RLIMIT_NOFILE
     start_seconds: float = 60.0  # from start to the runner's "ready"
     tmp_bytes: int = 64 << 20  # size of the sandbox's /tmp and home
+    cpus: float = 0.0  # CPU time per second of all its processes together (0: one core)
 
 
 class SandboxLost(BaseException):
@@ -93,10 +94,121 @@ def _own_processes():
     return n
 
 
-def _limits(limits, nproc=None):
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def _own_cgroup(controller):
+    """This process's cgroup path for a v1 ``controller`` ("" for v2), from /proc."""
+    try:
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, names, path = line.split(":", 2)
+            if names.split(",") == [controller] or (controller == "" and names == ""):
+                return path.lstrip("/")
+    except OSError:
+        pass
+    return None
+
+
+class CpuMemGroup:
+    """A cgroup of one student's processes: a CPU limit (``cpus`` cores: cgroup v2
+    ``cpu.max``, v1 ``cpu.cfs_quota_us``) and a memory limit (v2 ``memory.max``, v1
+    ``memory.limit_in_bytes``) for all of them together, whatever they fork. Where no
+    cgroup can be written (no root, a read-only /sys/fs/cgroup), :attr:`how` says so and
+    the sandbox falls back on ``nice`` and RLIMIT_CPU."""
+
+    _serial = 0
+
+    def __init__(self, cpus, memory_bytes, root=CGROUP_ROOT):
+        CpuMemGroup._serial += 1
+        name = f"lstm-grading-{os.getpid()}-{CpuMemGroup._serial}"
+        self.dirs, self.how = [], "nice 10 and RLIMIT_CPU (no writable cgroup)"
+        period = 100_000
+        quota = max(1000, int(cpus * period))
+        root = Path(root)
+        try:
+            v2 = root / (_own_cgroup("") or "")
+            if (root / "cgroup.controllers").is_file() and \
+                    "cpu" in (v2 / "cgroup.subtree_control").read_text().split():
+                d = v2 / name
+                d.mkdir()
+                self.dirs.append(d)
+                (d / "cpu.max").write_text(f"{quota} {period}")
+                if (d / "memory.max").exists():
+                    (d / "memory.max").write_text(str(memory_bytes))
+                self.how = f"cgroup v2 cpu.max {quota} {period}, memory.max {memory_bytes}"
+                return
+            if (root / "cpu" / "cpu.cfs_quota_us").is_file():
+                d = root / "cpu" / (_own_cgroup("cpu") or "") / name
+                d.mkdir()
+                self.dirs.append(d)
+                (d / "cpu.cfs_period_us").write_text(str(period))
+                (d / "cpu.cfs_quota_us").write_text(str(quota))
+                how = f"cgroup v1 cpu.cfs_quota_us {quota}/{period}"
+                if (root / "memory" / "memory.limit_in_bytes").is_file():
+                    m = root / "memory" / (_own_cgroup("memory") or "") / name
+                    m.mkdir()
+                    self.dirs.append(m)
+                    (m / "memory.limit_in_bytes").write_text(str(memory_bytes))
+                    how += f", memory.limit_in_bytes {memory_bytes}"
+                self.how = how
+        except OSError:
+            self.remove()
+            self.dirs, self.how = [], "nice 10 and RLIMIT_CPU (no writable cgroup)"
+
+    @property
+    def active(self):
+        return bool(self.dirs)
+
+    def enter(self):
+        """Move the calling process into the group (its children follow)."""
+        for d in self.dirs:
+            with open(d / "cgroup.procs", "w") as fh:
+                fh.write(str(os.getpid()))
+
+    def remove(self):
+        for d in self.dirs:
+            for _ in range(20):
+                try:
+                    d.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:  # its last processes are still exiting
+                    time.sleep(0.05)
+        self.dirs = []
+
+
+def sweep_groups(root=CGROUP_ROOT):
+    """Remove the empty groups left by grading processes that are gone (a worker's spare
+    sandbox dies with its worker, before it could remove its group)."""
+    import re
+
+    root = Path(root)
+    parents = [root / (_own_cgroup("") or "")] + [
+        root / c / (_own_cgroup(c) or "") for c in ("cpu", "memory")]
+    for parent in parents:
+        try:
+            entries = list(parent.glob("lstm-grading-*"))
+        except OSError:
+            continue
+        for d in entries:
+            m = re.match(r"lstm-grading-(\d+)-\d+$", d.name)
+            if not m or Path(f"/proc/{m.group(1)}").exists():
+                continue
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+
+
+def _limits(limits, nproc=None, group=None):
     """The launcher: runs in the child between fork and exec (before bwrap)."""
     def apply():
         os.setsid()
+        if group is not None and group.active:
+            group.enter()
+        else:
+            os.nice(10)
         for res, value in ((resource.RLIMIT_AS, limits.memory_bytes),
                            (resource.RLIMIT_CPU, limits.cpu_seconds),
                            (resource.RLIMIT_FSIZE, limits.file_bytes),
@@ -124,7 +236,7 @@ def _dirs_above(path):
     return out
 
 
-def bwrap_command(libdir, uid, limits):
+def bwrap_command(libdir, uid, limits, preload=()):
     """The bwrap command line that runs the runner from ``libdir`` as ``uid``."""
     venv, base = _python_home()
     cmd = [bwrap_path(), "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
@@ -155,7 +267,8 @@ def bwrap_command(libdir, uid, limits):
     env = {"PATH": "/usr/bin:/bin", "HOME": "/home/student", "PYTHONPATH": "/opt/grader",
            "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp/matplotlib", "OMP_NUM_THREADS": "1",
            "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0",
-           "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8"}
+           "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8",
+           "LSTM_PRELOAD": ",".join(preload)}
     for k, v in env.items():
         cmd += ["--setenv", k, v]
     if uid is not None:
@@ -189,7 +302,11 @@ def _describe_exit(code):
 class Sandbox:
     """One running runner; :meth:`request` sends a message and waits, with a deadline."""
 
-    def __init__(self, libdir, slot=0, limits=None, sandbox=True):
+    def __init__(self, libdir, slot=0, limits=None, sandbox=True, preload=(), wait=True):
+        """``preload``: modules the runner imports before it says it is ready (the ones the
+        notebook's own setup imports: a spare sandbox started ahead does that work while
+        another student is graded). ``wait=False`` returns at once; :meth:`wait_ready`
+        waits for the runner later."""
         self.limits = limits or Limits()
         self.libdir = Path(libdir)
         self.sandboxed = sandbox
@@ -202,7 +319,7 @@ class Sandbox:
             else:  # the student runs as the instructor's uid, in a user namespace
                 uid = None
                 nproc = _own_processes() + self.limits.processes
-            cmd = bwrap_command(self.libdir, uid, self.limits)
+            cmd = bwrap_command(self.libdir, uid, self.limits, preload)
             cwd, env = "/", {"PATH": "/usr/bin:/bin"}
         else:
             nproc = None
@@ -212,15 +329,26 @@ class Sandbox:
             env = {"PATH": "/usr/bin:/bin", "HOME": self._tmp, "PYTHONPATH": str(self.libdir),
                    "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
                    "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
-                   "MPLCONFIGDIR": os.path.join(self._tmp, "mpl")}
+                   "MPLCONFIGDIR": os.path.join(self._tmp, "mpl"),
+                   "LSTM_PRELOAD": ",".join(preload)}
+        self.group = CpuMemGroup(self.limits.cpus or 1.0, self.limits.memory_bytes)
         self.started = time.monotonic()
         # bwrap's own complaints (the runner points its stderr at /dev/null at once)
         self._errlog = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self._errlog, cwd=cwd, env=env,
-                                     preexec_fn=_limits(self.limits, nproc), close_fds=True)
+                                     preexec_fn=_limits(self.limits, nproc, self.group),
+                                     close_fds=True)
         self._killed = False
-        self.reply(self.limits.start_seconds, "starting the notebook's Python")
+        self.ready = False
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self):
+        """Wait for the runner's "ready" (within ``start_seconds`` from now)."""
+        if not self.ready:
+            self.reply(self.limits.start_seconds, "starting the notebook's Python")
+            self.ready = True
 
     @property
     def alive(self):
@@ -228,7 +356,8 @@ class Sandbox:
 
     def reply(self, timeout, what, grace=0.0):
         try:
-            return wire.recv(self.proc.stdout.fileno(), time.monotonic() + timeout + grace)
+            return wire.recv(self.proc.stdout.fileno(), time.monotonic() + timeout + grace,
+                             limit=wire.MAX_REPLY)
         except wire.WireTimeout:
             self.kill()
             raise SandboxLost(f"{what}: timed out after {timeout:g} s", "timeout") from None
@@ -288,6 +417,8 @@ class Sandbox:
         if self._tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
+        if getattr(self, "group", None) is not None:
+            self.group.remove()
 
     def stop(self):
         if self.alive:

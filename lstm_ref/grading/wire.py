@@ -19,7 +19,13 @@ encoded by :func:`encode`:
   lives and the other side holds a handle to it (:mod:`lstm_ref.grading.remote`).
 
 Decoding never runs code from the message: it builds numbers, strings, containers and
-arrays from bytes, with limits on size and nesting.
+arrays from bytes, within a :class:`Budget` (bytes of arrays, number of values, nesting and
+a deadline) that is checked BEFORE anything is allocated: an array's shape must match the
+bytes that came, so no size is taken from the sender's word. Only the sandbox's side
+rebuilds ``tmod`` values (the grader's own ``torch.nn`` modules, sent as arguments); the
+trusted side never builds a module from settings the student chose: a module the student
+returns crosses as a handle (``encode(..., modules=False)`` in the runner) whose methods the
+checks call remotely.
 """
 
 import base64
@@ -31,6 +37,10 @@ import time
 
 MAX_MESSAGE = 64 * 1024 * 1024  # bytes of one message
 MAX_DEPTH = 32  # nesting of containers
+MAX_REPLY = 16 * 1024 * 1024  # bytes of one message the trusted side reads from a student
+MAX_ARRAY_BYTES = 12 * 1024 * 1024  # bytes of arrays in one decoded value (trusted side)
+MAX_VALUES = 200_000  # numbers, strings and containers in one decoded value
+MAX_DIMS = 16
 _ARRAY_KINDS = "biufc"  # bool, signed, unsigned, float, complex
 _TORCH_DTYPES = ("float64", "float32", "float16", "bfloat16", "int64", "int32", "int16",
                  "int8", "uint8", "bool", "complex64", "complex128")
@@ -46,11 +56,12 @@ class WireTimeout(WireError):
 
 # --- framing ------------------------------------------------------------------------------
 
-def send(fd, obj):
-    """Write one message (a JSON-able object) to the file descriptor ``fd``."""
+def send(fd, obj, limit=MAX_MESSAGE):
+    """Write one message (a JSON-able object) to the file descriptor ``fd``; one longer than
+    ``limit`` bytes raises :class:`WireError` and nothing is written."""
     data = json.dumps(obj, separators=(",", ":")).encode("utf-8")
-    if len(data) > MAX_MESSAGE:
-        raise WireError(f"message of {len(data)} bytes is larger than {MAX_MESSAGE}")
+    if len(data) > limit:
+        raise WireError(f"message of {len(data)} bytes is larger than {limit}")
     view = memoryview(struct.pack(">I", len(data)) + data)
     while view:
         n = os.write(fd, view)
@@ -75,11 +86,12 @@ def _read_exact(fd, n, deadline):
     return b"".join(chunks)
 
 
-def recv(fd, deadline=None):
-    """Read one message from ``fd``; ``deadline`` is a ``time.monotonic()`` value or None."""
+def recv(fd, deadline=None, limit=MAX_MESSAGE):
+    """Read one message from ``fd``; ``deadline`` is a ``time.monotonic()`` value or None;
+    a message longer than ``limit`` bytes is refused before it is read."""
     (size,) = struct.unpack(">I", _read_exact(fd, 4, deadline))
-    if size > MAX_MESSAGE:
-        raise WireError(f"message of {size} bytes is larger than {MAX_MESSAGE}")
+    if size > limit:
+        raise WireError(f"message of {size} bytes is larger than {limit}")
     try:
         return json.loads(_read_exact(fd, size, deadline).decode("utf-8"))
     except (ValueError, RecursionError) as exc:
@@ -99,9 +111,10 @@ def is_plain_array(x):
     return np is not None and isinstance(x, np.ndarray) and x.dtype.kind in _ARRAY_KINDS
 
 
-def encode(x, ref=None, depth=0):
+def encode(x, ref=None, depth=0, modules=True):
     """``x`` as JSON-able data. ``ref(obj)`` returns the handle dict of an object that is not
-    plain data (without ``ref`` such an object raises :class:`WireError`)."""
+    plain data (without ``ref`` such an object raises :class:`WireError`). With
+    ``modules=False`` a ``torch.nn`` module is sent as a handle, never as settings."""
     import sys
 
     if depth > MAX_DEPTH:
@@ -113,11 +126,11 @@ def encode(x, ref=None, depth=0):
     if type(x) is float:
         return x
     if type(x) in (list, tuple):
-        return {"$": type(x).__name__, "v": [encode(v, ref, depth + 1) for v in x]}
+        return {"$": type(x).__name__, "v": [encode(v, ref, depth + 1, modules) for v in x]}
     if type(x) is dict:
         keys = list(x)
-        return {"$": "dict", "k": [encode(k, ref, depth + 1) for k in keys],
-                "v": [encode(x[k], ref, depth + 1) for k in keys]}
+        return {"$": "dict", "k": [encode(k, ref, depth + 1, modules) for k in keys],
+                "v": [encode(x[k], ref, depth + 1, modules) for k in keys]}
     np = sys.modules.get("numpy")
     if np is not None:
         if isinstance(x, np.ndarray) and x.dtype.kind in _ARRAY_KINDS:
@@ -136,7 +149,7 @@ def encode(x, ref=None, depth=0):
             data = t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
             return {"$": "tensor", "dtype": name, "shape": list(t.shape),
                     "grad": bool(x.requires_grad), "b": _b64(data)}
-    if torch is not None and isinstance(x, torch.nn.Module) \
+    if modules and torch is not None and isinstance(x, torch.nn.Module) \
             and type(x).__module__.startswith("torch.nn.") and hasattr(torch.nn, type(x).__name__):
         # A module of torch.nn itself (nn.LSTM, nn.Linear...): its settings and weights.
         kw = {k: getattr(x, k) for k in getattr(x, "__constants__", ()) if hasattr(x, k)
@@ -151,60 +164,146 @@ def encode(x, ref=None, depth=0):
     return ref(x)
 
 
-def decode(d, deref=None, arrays=None, depth=0):
+class Budget:
+    """What one decoded value may cost: bytes of arrays, number of values, a deadline
+    (``time.monotonic()``). Every charge is made before the allocation it pays for."""
+
+    def __init__(self, array_bytes=MAX_ARRAY_BYTES, values=MAX_VALUES, deadline=None):
+        self.array_bytes, self.values, self.deadline = array_bytes, values, deadline
+
+    def value(self):
+        self.values -= 1
+        if self.values < 0:
+            raise WireError("value holds too many items")
+        if self.deadline is not None and self.values % 1024 == 0 \
+                and time.monotonic() > self.deadline:
+            raise WireTimeout("decoding took longer than the time limit")
+
+    def array(self, nbytes):
+        self.array_bytes -= nbytes
+        if self.array_bytes < 0:
+            raise WireError("arrays larger than the size allowed")
+
+
+def _shape(d, itemsize, b64):
+    """The shape of an encoded array, checked against the bytes that came with it."""
+    shape = d.get("shape")
+    if type(shape) is not list or len(shape) > MAX_DIMS \
+            or not all(type(s) is int and s >= 0 for s in shape):
+        raise WireError("malformed array shape")
+    count = 1
+    for s in shape:
+        count *= s
+    if type(b64) is not str or len(b64) % 4:
+        raise WireError("malformed array bytes")
+    came = len(b64) // 4 * 3 - b64[-2:].count("=") if b64 else 0
+    if count * itemsize != came:
+        raise WireError("array shape does not match its bytes")
+    return tuple(shape), came
+
+
+def decode(d, deref=None, arrays=None, depth=0, budget=None, modules=False):
     """The value encoded by :func:`encode`. ``deref(handle)`` turns a handle into an object;
-    every array and tensor built is appended to ``arrays`` (for copying changes back)."""
+    every array and tensor built is appended to ``arrays`` (for copying changes back).
+    ``budget`` (a :class:`Budget`, a default one when None) bounds what is built;
+    ``modules=True`` (the sandbox's side only) rebuilds the grader's ``torch.nn`` modules.
+    Anything malformed raises :class:`WireError`."""
+    if budget is None:
+        budget = Budget()
+    try:
+        return _decode(d, deref, arrays, depth, budget, modules)
+    except WireError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError,
+            OverflowError) as exc:
+        raise WireError(f"malformed value ({type(exc).__name__})") from None
+
+
+def _decode(d, deref, arrays, depth, budget, modules):
     if depth > MAX_DEPTH:
         raise WireError("value nested too deeply")
-    if d is None or type(d) in (bool, int, float, str):
+    budget.value()
+    if d is None or type(d) in (bool, int, float):
+        return d
+    if type(d) is str:
+        budget.array(len(d))
         return d
     if type(d) is not dict:
         raise WireError(f"malformed value ({type(d).__name__})")
     kind = d.get("$")
+
+    def sub(v):
+        return _decode(v, deref, arrays, depth + 1, budget, modules)
+
     if kind in ("list", "tuple"):
-        items = [decode(v, deref, arrays, depth + 1) for v in d["v"]]
+        if type(d.get("v")) is not list:
+            raise WireError("malformed list")
+        items = [sub(v) for v in d["v"]]
         return items if kind == "list" else tuple(items)
     if kind == "dict":
-        keys = [decode(k, deref, arrays, depth + 1) for k in d["k"]]
-        return dict(zip(keys, (decode(v, deref, arrays, depth + 1) for v in d["v"])))
+        if type(d.get("k")) is not list or type(d.get("v")) is not list \
+                or len(d["k"]) != len(d["v"]):
+            raise WireError("malformed dict")
+        keys = [sub(k) for k in d["k"]]
+        try:
+            return dict(zip(keys, (sub(v) for v in d["v"])))
+        except TypeError:
+            raise WireError("unhashable dict key") from None
     if kind in ("nd", "np"):
         import numpy as np
 
-        dtype = np.dtype(str(d["dtype"]))
+        try:
+            dtype = np.dtype(str(d["dtype"]))
+        except TypeError:
+            raise WireError("unknown array dtype") from None
         if dtype.kind not in _ARRAY_KINDS or dtype.fields is not None:
             raise WireError(f"array of dtype {dtype} is not plain data")
-        raw = base64.b64decode(d["b"])
+        b64 = d.get("b")
         if kind == "np":
-            return np.frombuffer(raw, dtype=dtype)[0].copy() if raw else dtype.type(0)
-        shape = tuple(int(s) for s in d["shape"])
+            if type(b64) is not str or len(b64) > 64:
+                raise WireError("malformed scalar")
+            raw = base64.b64decode(b64)
+            if len(raw) != dtype.itemsize:
+                raise WireError("malformed scalar")
+            return np.frombuffer(raw, dtype=dtype)[0].copy()
+        shape, nbytes = _shape(d, dtype.itemsize, b64)
+        budget.array(2 * nbytes)  # the decoded bytes and the array
+        raw = base64.b64decode(b64) if nbytes else b""
         arr = np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
         if arrays is not None:
             arrays.append(arr)
         return arr
     if kind == "tensor":
-        import numpy as np
         import torch
 
-        name = str(d["dtype"])
+        name = str(d.get("dtype"))
         if name not in _TORCH_DTYPES:
             raise WireError(f"tensor of dtype {name} is not plain data")
         dtype = getattr(torch, name)
-        shape = tuple(int(s) for s in d["shape"])
-        raw = bytearray(base64.b64decode(d["b"]))
-        flat = torch.frombuffer(raw, dtype=torch.uint8) if raw else torch.empty(0, dtype=torch.uint8)
-        t = flat.view(dtype).reshape(shape).clone() if raw else torch.empty(shape, dtype=dtype)
+        itemsize = torch.empty((), dtype=dtype).element_size()
+        shape, nbytes = _shape(d, itemsize, d.get("b"))
+        budget.array(2 * nbytes)
+        if nbytes:
+            raw = bytearray(base64.b64decode(d["b"]))
+            t = torch.frombuffer(raw, dtype=torch.uint8).view(dtype).reshape(shape).clone()
+        else:
+            t = torch.empty(shape, dtype=dtype)  # no element: nothing is allocated
         if d.get("grad"):
+            if not (t.is_floating_point() or t.is_complex()):
+                raise WireError("only a float tensor can require gradients")
             t.requires_grad_(True)
         if arrays is not None:
             arrays.append(t)
         return t
     if kind == "tmod":
+        if not modules:
+            raise WireError("a torch module is not plain data here; it crosses as a handle")
         import torch
 
         cls = getattr(torch.nn, str(d["cls"]), None)
         if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module)):
             raise WireError(f"unknown torch module {d['cls']!r}")
-        kw = decode(d["kw"], None, None, depth + 1)
+        kw = sub(d["kw"])
         if cls is not torch.nn.RNNBase:
             kw.pop("mode", None)
         name = str(d.get("dtype"))
@@ -212,7 +311,7 @@ def decode(d, deref=None, arrays=None, depth=0):
             raise WireError(f"torch module of dtype {name} is not plain data")
         try:
             module = cls(**kw, dtype=getattr(torch, name))
-            module.load_state_dict(decode(d["state"], None, None, depth + 1))
+            module.load_state_dict(sub(d["state"]))
         except Exception as exc:
             raise WireError(f"could not rebuild torch.nn.{d['cls']} ({exc})") from None
         module.train(bool(d.get("training")))

@@ -36,6 +36,7 @@ from lstm_ref.grading.sandbox import Limits
 from lstm_ref.grading.verdict import run_test_cell
 
 from grading_helpers import REPO, fill, make_course, source_nb, submit
+from redteam_helpers import _build, _course_hash, _repo_hash, expected_auto
 
 pytestmark = pytest.mark.pipeline
 
@@ -128,103 +129,6 @@ ATTACKS = [
 ]
 # del-globals: a full solution that deletes np and checks at the end
 DEL_GLOBALS_TAIL = "del np, checks"
-
-
-def _course_hash(root, skip):
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel = Path(dirpath).relative_to(root)
-        if rel.parts and rel.parts[0] in skip:
-            dirnames[:] = []
-            continue
-        for f in filenames:
-            path = Path(dirpath) / f
-            key = str(path.relative_to(root))
-            if key.split("/")[0] in skip or re.match(r"(gradebook\.db|grades\.csv|grading_report\.)", key):
-                continue
-            out[key] = hashlib.sha256(path.read_bytes()).hexdigest() if not path.is_symlink() \
-                else "link:" + os.readlink(path)
-    return out
-
-
-def _repo_hash():
-    out = {}
-    for top in ("lstm_ref", "solutions"):
-        for path in sorted((REPO / top).rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                out[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
-    out["nbgrader_config.py"] = hashlib.sha256((REPO / "nbgrader_config.py").read_bytes()).hexdigest()
-    return out
-
-
-class _Local:
-    """A stand-in for the sandbox session: the honest content, run here."""
-
-    def __init__(self, ns):
-        self.ns = ns
-
-    def lookup(self, name):
-        if name not in self.ns:
-            raise NameError(f"name {name!r} is not defined")
-        return self.ns[name]
-
-
-def expected_auto(nb, src):
-    """The automatic score of the honest notebook ``nb``: its code cells run here, then
-    the source notebook's test cells through the real checks."""
-    from lstm_ref.checks import ch01
-
-    nb, _ = sanitize(json.dumps(nb).encode(), src)  # the same repair as the pipeline's
-    tests = {c["metadata"]["nbgrader"]["grade_id"]: c for c in src["cells"]
-             if c["cell_type"] == "code" and c["metadata"].get("nbgrader", {}).get("grade")
-             and not c["metadata"]["nbgrader"].get("solution")}
-    ns = {"__name__": "__main__"}
-    total, seen = 0.0, set()
-
-    def test(gid):
-        nonlocal total
-        seen.add(gid)
-        cell = tests[gid]
-        if run_test_cell("".join(cell["source"]), gid, ch01, _Local(ns)).passed:
-            total += cell["metadata"]["nbgrader"]["points"]
-
-    for cell in nb["cells"]:  # in order: a test cell sees the notebook at its own place
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell["cell_type"] != "code":
-            continue
-        if meta.get("grade_id") in tests and meta.get("grade_id") not in seen:
-            test(meta["grade_id"])
-            continue
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            try:
-                exec(strip_magics("".join(cell["source"])), ns)
-            except Exception:
-                pass
-    for gid in tests:  # deleted test cells run at the end
-        if gid not in seen:
-            test(gid)
-    return total
-
-
-def _build(rel, src, keep, extra, replace, subst):
-    ids = [c["metadata"]["nbgrader"]["grade_id"] for c in src["cells"]
-           if c["cell_type"] == "code" and c["metadata"].get("nbgrader", {}).get("solution")]
-    keep_ids = set(ids) if keep == ALL else set(keep or ())
-    nb = fill(rel, src, keep_ids)
-    code = _solutions(src)
-    for cell in nb["cells"]:
-        gid = cell["metadata"].get("nbgrader", {}).get("grade_id")
-        if gid in replace:
-            text = replace[gid]
-            for sol_id, sol in code.items():
-                text = text.replace(f"@SOL:{sol_id}@", sol)
-            cell["source"] = text
-    for text in extra:  # at the end, where they would override the student's own cells
-        for k, v in subst.items():
-            text = text.replace(k, v)
-        nb["cells"].append({"cell_type": "code", "execution_count": None, "metadata": {},
-                            "outputs": [], "source": text})
-    return nb
 
 
 def _transform(name, nb):

@@ -58,9 +58,36 @@ def test_wire_round_trip_tensors():
     back = wire.decode(wire.encode(t))
     assert back.requires_grad and back.dtype == torch.float64 and torch.equal(back.detach(), t.detach())
     lstm = torch.nn.LSTM(3, 2, dtype=torch.float64)
-    rebuilt = wire.decode(wire.encode(lstm))
+    # the grader's own module, rebuilt on the sandbox's side only
+    rebuilt = wire.decode(wire.encode(lstm), modules=True)
     assert type(rebuilt) is torch.nn.LSTM and rebuilt.hidden_size == 2
     assert all(torch.equal(a, b) for a, b in zip(lstm.parameters(), rebuilt.parameters()))
+    with pytest.raises(wire.WireError, match="handle"):
+        wire.decode(wire.encode(lstm))  # the trusted side never builds one
+
+
+def test_wire_sizes_are_checked_before_anything_is_allocated():
+    import time
+
+    torch = pytest.importorskip("torch")
+    huge = [1 << 20, 1 << 20]
+    for kind, dtype in (("tensor", "float64"), ("nd", "<f8")):
+        with pytest.raises(wire.WireError, match="does not match"):
+            wire.decode({"$": kind, "dtype": dtype, "shape": huge, "b": ""})
+        with pytest.raises(wire.WireError, match="does not match"):
+            wire.decode({"$": kind, "dtype": dtype, "shape": huge, "b": "AAAAAAAAAAA="})
+    with pytest.raises(wire.WireError, match="shape"):
+        wire.decode({"$": "nd", "dtype": "<f8", "shape": [-1], "b": ""})
+    big = wire.encode(np.zeros(1 << 21))  # 16 MB of float64
+    with pytest.raises(wire.WireError, match="larger than the size allowed"):
+        wire.decode(big)
+    with pytest.raises(wire.WireError, match="too many"):
+        wire.decode({"$": "list", "v": list(range(wire.MAX_VALUES + 1))})
+    with pytest.raises(wire.WireTimeout):
+        wire.decode({"$": "list", "v": [0] * 5000}, budget=wire.Budget(deadline=time.monotonic() - 1))
+    with pytest.raises(wire.WireError, match="malformed"):
+        wire.decode({"$": "nd", "dtype": "<f8", "shape": [1], "b": "!!!!!!!!!!!="})
+    assert torch.equal(wire.decode(wire.encode(torch.zeros(0, 5))), torch.zeros(0, 5))
 
 
 def test_wire_refuses_what_is_not_plain_data():
@@ -292,3 +319,88 @@ def test_test_cells_see_the_notebook_at_their_own_place(libdir):
         assert s.lookup("f")() == 2
     finally:
         s.close()
+
+
+def test_a_students_torch_module_crosses_as_a_handle(libdir):
+    torch = pytest.importorskip("torch")
+    from lstm_ref.grading.remote import Remote
+
+    s = _session(libdir, [
+        "import torch\n"
+        "def small():\n    return torch.nn.Linear(2, 3, dtype=torch.float64)\n"
+        "class Huge(torch.nn.Linear):\n"
+        "    def __init__(self):\n        torch.nn.Module.__init__(self)\n"
+        "        self.in_features, self.out_features = 1 << 40, 1 << 40\n"
+        "def huge():\n    return Huge()\n"
+        "def fake():\n    return {'$': 'tmod', 'cls': 'LSTM', 'kw': {'$': 'dict', 'k': ['input_size', 'hidden_size', 'num_layers'], 'v': [1 << 20, 1 << 20, 1000]}, 'dtype': 'float64', 'state': None}\n",
+    ])
+    try:
+        m = s.lookup("small")()
+        assert isinstance(m, Remote) and m.out_features == 3  # a handle: read remotely
+        y = m(torch.ones(4, 2, dtype=torch.float64))  # called remotely, plain data back
+        assert isinstance(y, torch.Tensor) and y.shape == (4, 3)
+        h = s.lookup("huge")()
+        assert isinstance(h, Remote) and h.in_features == 1 << 40  # nothing was built here
+        f = s.lookup("fake")()  # a dict that looks like a module message stays a dict
+        assert isinstance(f, dict) and f["cls"] == "LSTM"
+    finally:
+        s.close()
+
+
+@pytest.mark.skipif(not HAVE_BWRAP, reason="bubblewrap is not installed")
+def test_every_process_of_a_student_shares_one_cpu_and_memory_limit(libdir):
+    from lstm_ref.grading.sandbox import Limits
+
+    s = _session(libdir, [
+        "import subprocess, sys\n"
+        "kids = [subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)']) "
+        "for _ in range(3)]\n"
+    ], sandbox=True, limits=Limits(cpus=0.5, memory_bytes=1 << 30))
+    try:
+        group = s.box.group
+        if not group.active:  # no writable cgroup here: the fallback, said in words
+            assert "nice" in group.how
+            pytest.skip(f"no writable cgroup on this machine ({group.how})")
+        cpu = next(d for d in group.dirs if (d / "cpu.cfs_quota_us").exists()
+                   or (d / "cpu.max").exists())
+        if (cpu / "cpu.max").exists():
+            assert (cpu / "cpu.max").read_text().split()[0] == "50000"
+        else:
+            assert (cpu / "cpu.cfs_quota_us").read_text().strip() == "50000"
+            assert (cpu / "cpu.cfs_period_us").read_text().strip() == "100000"
+        for d in group.dirs:
+            procs = (d / "cgroup.procs").read_text().split()
+            assert str(s.box.proc.pid) in procs and len(procs) >= 5  # bwrap, runner, 3 kids
+        mem = [d for d in group.dirs if (d / "memory.limit_in_bytes").exists()
+               or (d / "memory.max").exists()]
+        for d in mem:
+            f = d / ("memory.max" if (d / "memory.max").exists() else "memory.limit_in_bytes")
+            assert f.read_text().strip() == str(1 << 30)
+        dirs = list(group.dirs)
+    finally:
+        s.close()
+    assert not any(d.exists() for d in dirs)  # removed with the sandbox
+
+
+def test_a_spare_sandbox_started_ahead_is_fresh_and_preloaded(libdir):
+    from lstm_ref.grading import remote
+
+    first = Session([(0, "secret_of_the_first = 42")], libdir, sandbox=False,
+                    preload=("decimal",), spare=True)
+    first.start()
+    first.run_until(1)
+    key = first._key()
+    spare = remote._SPARES.get(key)
+    assert spare is not None and not spare.ready  # started while the first one works
+    second = Session([(0, "import sys\npreloaded = 'decimal' in sys.modules")], libdir,
+                     sandbox=False, preload=("decimal",), spare=False)
+    try:
+        second.start()
+        assert second.box is spare  # the spare was taken
+        second.run_until(1)
+        assert second.lookup("preloaded") is True
+        with pytest.raises(NameError):
+            second.lookup("secret_of_the_first")  # nothing of the first student is there
+    finally:
+        first.close()
+        second.close()

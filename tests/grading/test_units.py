@@ -186,3 +186,122 @@ def test_a_sandbox_that_cannot_start_stops_the_run_with_a_reason(tmp_path, monke
     monkeypatch.setattr(sandbox, "bwrap_path", lambda: None)
     with pytest.raises(CourseError, match="apt-get install bubblewrap"):
         grade("ch01_rnn", root=root, echo=lambda *a: None)
+
+
+# --- issue 18: pasted test cells, active content, feedback that is not an oracle -------------
+
+def test_a_test_cell_pasted_near_the_top_changes_nothing():
+    from lstm_ref.grading.sanitize import sanitize as repair
+
+    src = source_nb("ch01_rnn", "rnn_exercises")
+    nb = json.loads(json.dumps(src))
+    i = next(k for k, c in enumerate(nb["cells"])
+             if c["metadata"].get("nbgrader", {}).get("grade_id") == "test_step_forward_values")
+    nb["cells"].insert(1, json.loads(json.dumps(nb["cells"][i])))  # before any definition
+    clean, notes = repair(json.dumps(nb).encode(), src)
+    graded = [k for k, c in enumerate(clean["cells"])
+              if c["metadata"].get("nbgrader", {}).get("grade_id") == "test_step_forward_values"]
+    assert graded == [i + 1]  # the copy at the test's place counts, the pasted one does not
+    assert clean["cells"][1]["metadata"] == {} and any("a copy" in n for n in notes)
+
+
+@pytest.mark.parametrize("text", [
+    "<script>alert(1)</script>", '<img src=x onerror="alert(1)">', "<svg onload=alert(1)>",
+    "<svg><script>alert(1)</script></svg>", '<iframe src="https://x"></iframe>',
+    "[a](javascript:alert(1))", "[a](&#106;avascript:alert(1))", "[a](java&Tab;script:alert(1))",
+    '<a href="javascript:alert(1)">a</a>', '<details ontoggle="alert(1)" open>x</details>',
+])
+def test_active_content_is_removed_from_markdown(text):
+    from html.parser import HTMLParser
+
+    from nbconvert.filters.markdown import markdown2html
+
+    from lstm_ref.grading.sanitize import strip_active
+
+    out, changed = strip_active(text)
+    assert changed
+    found = []
+
+    class P(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            if tag in ("script", "iframe", "svg"):
+                found.append(tag)
+            found.extend(k for k, v in attrs if k.startswith("on")
+                         or "script:" in (v or "").replace("\t", "").lower())
+
+    P().feed(markdown2html(out))
+    assert not found, (out, found)
+
+
+def test_plain_markdown_and_maths_stay_as_written():
+    from lstm_ref.grading.sanitize import strip_active
+
+    for text in ["**bold** and $a < b$, $$x_t = W h_{t-1}$$", "| a | b |\n|---|---|\n| 1 | 2 |",
+                 "[the book](https://example.org) <b>kept</b>"]:
+        import html
+
+        out, changed = strip_active(text)
+        assert not changed and html.unescape(out) == text  # at most "<" spelt "&lt;"
+
+
+def test_hidden_failures_show_the_check_and_its_hint_only():
+    from lstm_ref.checks import ch01
+    from lstm_ref.grading.verdict import check_title, public_message, split_hidden
+
+    src = ("# 2 points: the values of h_next\nchecks.step_forward_values(rnn_step_forward)\n"
+           "### BEGIN HIDDEN TESTS\nchecks.step_forward_values(rnn_step_forward, seed=1)\n"
+           "### END HIDDEN TESTS")
+    assert [h for h, _ in split_hidden(src)] == [False, True]
+    title = check_title(src)
+    assert title == "rnn_step_forward: the values of h_next"
+    hint = "compare each term of the pre-activation and the nonlinearity with the forward page"
+    msg = public_message(title, "CheckFailed", "h_next has wrong values (largest relative "
+                         f"error 3.1e-01, tolerance 1e-07). Hint: {hint}", ch01, hidden=True)
+    assert msg == f"{title}: on the hidden tests, the result is wrong. Hint: {hint}"
+    forged = public_message(title, "CheckFailed", "rnn_step_forward raised ValueError: "
+                            "x=[0.123] Hint: x=[0.123]", ch01, hidden=True)
+    assert "0.123" not in forged and "raised an error" in forged
+
+
+def test_outputs_are_capped_on_the_trusted_side():
+    from lstm_ref.grading.verdict import CELL_TEXT_CAP, NOTEBOOK_TEXT_CAP, _Allowance, _cell_outputs
+
+    allowance = _Allowance()
+    total = 0
+    for _ in range(200):
+        outs = _cell_outputs({"stdout": "x" * 10_000_000, "error": {"type": "E" * 500,
+                              "msg": "m" * 10_000_000}}, allowance)
+        for o in outs:
+            text = o.get("text", "") + o.get("evalue", "") + o.get("ename", "")
+            assert len(text) <= CELL_TEXT_CAP + 200
+            total += len(text)
+    assert total <= NOTEBOOK_TEXT_CAP + 200 * 3 * 200
+    assert _cell_outputs({"stdout": "secret"}, _Allowance(), withheld=True)[0]["text"] \
+        .startswith("[output not shown")
+
+
+def test_feedback_page_is_hardened():
+    from lstm_ref.grading.feedback import CSP, harden_page
+
+    page = ('<html><head><script src="https://cdn/mathjax.js"></script><script>init()</script>'
+            '</head><body><a href="#test_x">Test cell</a></body></html>')
+    out = harden_page(page, {"test_x": "f: the <values>"})
+    assert "cdn" not in out and "init()" not in out and CSP in out
+    assert out.count("<script") == 2 and 'src="mathjax/tex-svg.js"' in out
+    assert '<a href="#test_x">f: the &lt;values&gt;</a>' in out
+
+
+def test_a_test_cell_is_bounded_on_the_trusted_side_too():
+    import types
+
+    from lstm_ref.grading.verdict import run_test_cell
+
+    class Slow:
+        call_timeout = 0.01  # so the cell's limit is 30.1 s; the check below sleeps longer
+
+        def lookup(self, name):
+            return lambda *a: None
+
+    checks = types.SimpleNamespace(slow=lambda f: __import__("time").sleep(3600))
+    out = run_test_cell("checks.slow(f)", "t", checks, Slow())
+    assert not out.passed and out.ename == "GradingError" and "longer than 30.1 s" in out.evalue
