@@ -69,13 +69,6 @@ MIN_SVG_TEXT_PX = 10.0
 # its padding) and 82 in a hidden-input cell (634 px).
 LONG_LISTINGS = frozenset()
 
-# TEMPORARY (issue 19, item 22): pages other work was rewriting when the code was wrapped,
-# with how many of their code blocks were still too wide. Wrap them and drop the entry;
-# the table must end empty, then go.
-CODE_WIDTH_DEBT = {
-    "book/chapters/ch02_vanishing/measurement": 2,
-}
-
 CODE_OVERFLOW = ("code block", "hidden-input code")
 
 # Raw Markdown/LaTeX that must never reach the reader's text.
@@ -304,11 +297,11 @@ def long_listings(path, listings=LONG_LISTINGS):
     return [line for page, line in listings if page == docname]
 
 
-def code_width_problems(overflow, debt=0):
+def code_width_problems(overflow):
     """The code blocks of OVERFLOW's list (it leaves out those of LONG_LISTINGS): each one
-    is a problem, unless there are no more than ``debt`` (CODE_WIDTH_DEBT, temporary)."""
+    is a problem."""
     code = [o for o in overflow if o.startswith(CODE_OVERFLOW)]
-    if len(code) <= debt:
+    if not code:
         return []
     return [f"{len(code)} code blocks wider than the column: wrap them to 84 characters "
             "(82 in a hidden-input cell), or name a deliberate long listing in "
@@ -371,8 +364,7 @@ def reader_problems(site, page_path, state):
     """Everything of the module's reading rules that ``state`` breaks."""
     problems = raw_source_problems(state["text"], state["mathText"])
     problems += [f"overflows: {o}" for o in state["overflow"] if not o.startswith(CODE_OVERFLOW)]
-    problems += code_width_problems(
-        state["overflow"], CODE_WIDTH_DEBT.get(page_path.removesuffix(".html"), 0))
+    problems += code_width_problems(state["overflow"])
     problems += equation_problems(state["equations"])
     fav = state["favicon"]
     if not fav["linked"] or fav["status"] != 200 or "image" not in (fav["type"] or ""):
@@ -565,7 +557,6 @@ def test_overflow_catches_wide_tables_and_code_blocks(browser):
     assert long_listings("a/b.html", {("a/b", "def x"), ("a/c", "def y")}) == ["def x"]
     assert code_width_problems(overflow)[1:] == [overflow[1]]
     assert code_width_problems(overflow[:1]) == []
-    assert code_width_problems(overflow, debt=1) == []
 
 
 SVG_FIXTURE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>svg</title>
