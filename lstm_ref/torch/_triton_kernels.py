@@ -279,8 +279,9 @@ def lstm_backward_pointwise(dh_next, d_out, dc, gates, c_prev, c, da_out, dc_pre
 
 
 def interleave_gates(w_hh):
-    """``W_hh (4H, H)`` with its rows reordered as ``4u + gate`` (``i_0, f_0, g_0, o_0,
-    i_1, ...``), contiguous: the layout :func:`lstm_forward_step` reads."""
+    """``W_hh (4H, H)`` with its rows reordered as ``4u + gate``
+    (``i_0, f_0, g_0, o_0, i_1, ...``), contiguous: the layout
+    :func:`lstm_forward_step` reads."""
     H = w_hh.shape[1]
     return w_hh.reshape(4, H, H).transpose(0, 1).reshape(4 * H, H).contiguous()
 

@@ -155,16 +155,19 @@ def resolve_backend(device_type, dtype, backend):
 def _forward_loop(backend, xw, hs, cs, gates, w):
     """The sequential part of the forward pass, in place in the buffers.
 
-    ``xw (T, N, 4H)`` holds ``x_t W_ih^T + b`` and becomes ``a_t`` (two-kernel backends, the
-    product accumulated into it: no copy); ``hs (T+1, N, H)`` and ``cs`` hold ``h_0, c_0``
-    in row 0 and receive the rest; ``gates (T, N, 4H)`` receives the activated gates; ``w``
-    is ``W_hh^T (H, 4H)`` (or the interleaved ``W_hh`` for ``"triton-onestep"``)."""
+    ``xw (T, N, 4H)`` holds ``x_t W_ih^T + b`` and becomes ``a_t`` (two-kernel
+    backends, the product accumulated into it: no copy); ``hs (T+1, N, H)`` and
+    ``cs`` hold ``h_0, c_0`` in row 0 and receive the rest; ``gates (T, N, 4H)``
+    receives the activated gates; ``w`` is ``W_hh^T (H, 4H)`` (or the interleaved
+    ``W_hh`` for ``"triton-onestep"``)."""
     T = xw.shape[0]
     if backend == "triton-onestep":
         for t in range(T):  # one kernel per step
-            _tk.lstm_forward_step(hs[t], w, xw[t], cs[t], gates[t], hs[t + 1], cs[t + 1])
+            _tk.lstm_forward_step(hs[t], w, xw[t], cs[t], gates[t],
+                                  hs[t + 1], cs[t + 1])
         return
-    pointwise = _tk.lstm_forward_pointwise if backend == "triton" else _pointwise_forward_torch
+    pointwise = (_tk.lstm_forward_pointwise if backend == "triton"
+                 else _pointwise_forward_torch)
     for t in range(T):  # two kernels per step: the product, the element-wise update
         xw[t].addmm_(hs[t], w)  # a_t = (x_t W_ih^T + b) + h_{t-1} W_hh^T, (N, 4H)
         pointwise(xw[t], cs[t], gates[t], hs[t + 1], cs[t + 1])
@@ -289,7 +292,7 @@ class StepGraphs:
 
 
 class FusedLSTMFunction(torch.autograd.Function):
-    r"""One LSTM layer, forward and hand-written backward (see the module docstring).
+    r"""One LSTM layer, forward and hand-written backward; see the module docstring.
 
     Args (of ``apply``):
         x: ``(T, N, D)``; h0, c0: ``(N, H)``; w_ih: ``(4H, D)``; w_hh: ``(4H, H)``;
@@ -297,9 +300,9 @@ class FusedLSTMFunction(torch.autograd.Function):
         graphs: a :class:`StepGraphs` to record and replay the step loops, or None.
 
     Returns:
-        ``(output (T, N, H), h_n (N, H), c_n (N, H))``, all in ``x``'s dtype. Products run
-        in ``x``'s dtype; the cell state and the element-wise arithmetic in float32 (float64
-        for float64 inputs). Differentiable once.
+        ``(output (T, N, H), h_n (N, H), c_n (N, H))``, all in ``x``'s dtype.
+        Products run in ``x``'s dtype; the cell state and the element-wise
+        arithmetic in float32 (float64 for float64 inputs). Differentiable once.
     """
 
     @staticmethod
@@ -316,12 +319,15 @@ class FusedLSTMFunction(torch.autograd.Function):
         buf = graphs.acquire(key, make) if graphs is not None else None
         graphed = buf is not None
         buf = buf or make()
-        torch.addmm(bias, x.reshape(T * N, D), w_ih.t(), out=buf.xw.view(T * N, 4 * H))
+        torch.addmm(bias, x.reshape(T * N, D), w_ih.t(),
+                    out=buf.xw.view(T * N, 4 * H))
         buf.hs[0].copy_(h0)
         buf.cs[0].copy_(c0)
-        if graphed:  # a graph reads fixed addresses: W_hh (maybe cast by autocast) copied
+        if graphed:
+            # a graph reads fixed addresses: W_hh (maybe cast by autocast) copied
             if buf.w_hh is None:
-                buf.w_hh = torch.empty_like(w_hh, memory_format=torch.contiguous_format)
+                buf.w_hh = torch.empty_like(
+                    w_hh, memory_format=torch.contiguous_format)
             buf.w_hh.copy_(w_hh)
         else:
             buf.w_hh = w_hh
@@ -339,9 +345,10 @@ class FusedLSTMFunction(torch.autograd.Function):
             buf.pending = weakref.ref(ctx)
         else:
             loop()
-        ctx.backend, ctx.buf, ctx.graphs = backend, buf, (graphs if graphed else None)
+        ctx.backend, ctx.buf, ctx.graphs = (backend, buf,
+                                            graphs if graphed else None)
         ctx.save_for_backward(x, w_ih, w_hh)
-        # a graph's buffers are overwritten by its next replay: the caller gets copies
+        # the next replay overwrites a graph's buffers: the caller gets copies
         out = buf.hs[1:].clone() if graphed else buf.hs[1:]
         return out, buf.hs[T].clone(), buf.cs[T].to(x.dtype, copy=True)
 
@@ -367,17 +374,18 @@ class FusedLSTMFunction(torch.autograd.Function):
         result = {}
 
         def loop():
-            result["dc"] = _backward_loop(backend, buf.w_hh, buf.dh, buf.dc, buf.dc_other,
-                                          buf.d_out, buf.gates, buf.cs, buf.dA)
+            result["dc"] = _backward_loop(
+                backend, buf.w_hh, buf.dh, buf.dc, buf.dc_other,
+                buf.d_out, buf.gates, buf.cs, buf.dA)
 
         if graphs is not None:
             graphs.run(buf, "backward", loop)
-            # the loop swaps dc and dc_other once per step: the result is where T says
+            # dc and dc_other swap at every step: T's parity says which holds it
             result["dc"] = buf.dc if T % 2 == 0 else buf.dc_other
         else:
             loop()
         dA2 = buf.dA.view(T * N, 4 * H)
-        d_w_ih = dA2.t() @ x.reshape(T * N, D)  # (4H, D): one product over all steps
+        d_w_ih = dA2.t() @ x.reshape(T * N, D)  # (4H, D): one product, all steps
         d_w_hh = dA2.t() @ buf.hs[:-1].reshape(T * N, H)  # (4H, H)
         d_bias = dA2.sum(0)
         dx = (dA2 @ w_ih).view(T, N, D)
