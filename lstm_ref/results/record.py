@@ -234,13 +234,15 @@ class Record:
 
     def provenance(self):
         """One sentence for a caption: where and when the numbers were made, and how to
-        make them again."""
+        make them again. Plain text (pages glue it with ``{glue:text}``, which renders no
+        Markdown)."""
         m, v = self.meta["machine"], self.meta["versions"]
         device = m.get("gpu") or m.get("cpu") or "an unknown CPU"
         minutes = self.meta["wall_time_s"] / 60
-        return (f"Recorded run `{self.name}`: {len(self.seeds)} seed(s), "
+        n = len(self.seeds)
+        return (f"Recorded run {self.name}: {n} seed{'s' if n > 1 else ''}, "
                 f"{self.meta['date'][:10]}, {device}, torch {v.get('torch', 'not used')}, "
-                f"{minutes:.1f} min; rerun with `{self.meta['command']}`.")
+                f"{minutes:.1f} min; rerun with: {self.meta['command']}.")
 
 
 def _check_fields(name, meta):
