@@ -119,12 +119,9 @@ def _expected_auto(nb, src):
     return total
 
 
-def _build(rel, src, keep, extra, replace, subst):
-    ids = [c["metadata"]["nbgrader"]["grade_id"] for c in src["cells"]
-           if c["cell_type"] == "code" and c["metadata"].get("nbgrader", {}).get("solution")]
-    keep_ids = set(ids) if keep == ALL else set(keep or ())
-    nb = fill(rel, src, keep_ids)
-    code = _solutions(src)
+def replace_cells(nb, replace, code):
+    """Give the cells of ``nb`` whose grade_id is a key of ``replace`` that text, with each
+    ``@SOL:<id>@`` in it replaced by the source notebook's solution ``code[id]``."""
     for cell in nb["cells"]:
         gid = cell["metadata"].get("nbgrader", {}).get("grade_id")
         if gid in replace:
@@ -132,6 +129,15 @@ def _build(rel, src, keep, extra, replace, subst):
             for sol_id, sol in code.items():
                 text = text.replace(f"@SOL:{sol_id}@", sol)
             cell["source"] = text
+
+
+def _build(rel, src, keep, extra, replace, subst):
+    ids = [c["metadata"]["nbgrader"]["grade_id"] for c in src["cells"]
+           if c["cell_type"] == "code" and c["metadata"].get("nbgrader", {}).get("solution")]
+    keep_ids = set(ids) if keep == ALL else set(keep or ())
+    nb = fill(rel, src, keep_ids)
+    code = _solutions(src)
+    replace_cells(nb, replace, code)
     for text in extra:  # at the end, where they would override the student's own cells
         for k, v in subst.items():
             text = text.replace(k, v)

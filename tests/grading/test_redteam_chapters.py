@@ -22,7 +22,7 @@ import pytest
 
 from grading_helpers import REPO, all_notebooks, fill, make_course, source_nb, submit
 from redteam_attackers import ATTACKS, HTML
-from redteam_helpers import _course_hash, _repo_hash, expected_auto
+from redteam_helpers import _course_hash, _repo_hash, expected_auto, replace_cells
 
 from lstm_ref.grading.feedback import hidden_lines, page_text
 from lstm_ref.grading.measure import _solutions
@@ -49,13 +49,7 @@ def _notebook(chapter, name, attack, honest=False):
     code = _solutions(src)
     nb = fill(rel, src, set(code))
     replace = attack.replace if not honest or attack.honest is None else attack.honest
-    for cell in nb["cells"]:
-        gid = cell["metadata"].get("nbgrader", {}).get("grade_id")
-        if gid in replace:
-            text = replace[gid]
-            for sol_id, sol in code.items():
-                text = text.replace(f"@SOL:{sol_id}@", sol)
-            cell["source"] = text
+    replace_cells(nb, replace, code)
     if honest:
         return nb
     ids = [c["metadata"].get("nbgrader", {}).get("grade_id") for c in nb["cells"]]
