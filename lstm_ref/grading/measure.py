@@ -6,8 +6,9 @@ filled in for odd-numbered ones, so passing and failing tests are both timed), r
 whole pipeline once per worker count, sandbox on (``--no-sandbox`` to compare), and prints
 per worker count: the class's wall time, the wall time per submission (class time / n),
 the median seconds one student's sandbox and verdicts took inside a worker, and the load
-average before and after (the machine may be shared: say so with the numbers). It also
-checks that every worker count gave the same grades.
+average before and after (the machine may be shared: say so with the numbers); then how
+each student's processes were confined (the cgroup, and whether runners came from a fork
+server). It also checks that every worker count gave the same grades.
 """
 
 import argparse
@@ -87,8 +88,11 @@ def measure(chapter, n=40, root=None, workers=(1, 2), sandbox=True, timeout=600)
             course = build_class(root, chapter, n, sub)
             load = os.getloadavg()[0]
             start = time.monotonic()
-            run = grade(chapter, root=course, timeout=timeout, echo=lambda *a: None,
+            said = []
+            run = grade(chapter, root=course, timeout=timeout, echo=said.append,
                         workers=w, sandbox=sandbox)
+            run.how = next((line.partition(" get ")[2] for line in said
+                            if "each student's processes get" in line), "")
             out.append((w, run, time.monotonic() - start, load, os.getloadavg()[0]))
     return out
 
@@ -119,6 +123,9 @@ def main(argv=None):
         print(f"| {w} | {total:.1f} | {total / len(run.grades):.2f} | "
               f"{statistics.median(seconds):.2f} | {before:.1f} -> {after:.1f} |")
         grades.append(sorted((g.student, g.status, g.score) for g in run.grades))
+    hows = sorted({run.how for _, run, *_ in results if run.how})
+    for how in hows:
+        print(f"sandbox: {how}")
     same = all(g == grades[0] for g in grades)
     print(f"same grades for every worker count: {'yes' if same else 'NO'}")
     return 0 if same else 1

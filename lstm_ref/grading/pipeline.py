@@ -239,16 +239,37 @@ def _record_student(root, chapter, stage, g, nb_results, notebooks, error, logs)
 def _probe_sandbox(libdir, sandbox, limits=None):
     """Start one empty sandbox, so a machine where bubblewrap cannot run (no namespaces in
     a container, say) stops the run with bwrap's own words instead of failing everyone."""
-    from .sandbox import Sandbox, SandboxLost
+    from . import remote
+    from .sandbox import Sandbox, SandboxLost, Zygote
 
     try:
         box = Sandbox(libdir, sandbox=sandbox, limits=limits)
         how = box.group.how
         box.stop()
-        return how
     except SandboxLost as exc:
         raise CourseError(f"the grading sandbox does not start on this machine: {exc.reason}. "
                           "See the 'For instructors' page (the sandbox).") from None
+    if not sandbox:
+        return how
+    # The fork server (one per worker, runners forked already isolated) is the fast way; a
+    # machine where it cannot isolate a runner grades with a sandbox started per student.
+    # The workers are forked from this process: they inherit the decision.
+    remote.FORKING.update(on=True, why="")
+    zygote = None
+    try:
+        zygote = Zygote(libdir, limits=limits)
+        child = zygote.spawn()
+        child.wait_ready()
+        child.stop()
+        return how + "; each runner is forked, already isolated, from a fork server per worker"
+    except (SandboxLost, OSError) as exc:
+        why = getattr(exc, "reason", None) or str(exc)
+        remote.FORKING.update(on=False, why=why)
+        return (how + f"; a sandbox is started per student (slower: the fork server could "
+                f"not isolate a runner here: {why})")
+    finally:
+        if zygote is not None:
+            zygote.kill()
 
 
 def _fair_share(limits, workers):

@@ -21,7 +21,7 @@ import sys
 import time
 
 from . import wire
-from .sandbox import Sandbox, SandboxLost
+from .sandbox import Sandbox, SandboxLost, Zygote
 
 GRACE = 3.0  # seconds past a time limit before the process is killed (the runner's own
 # timer stops the student's code at the limit and answers at once)
@@ -135,6 +135,21 @@ def _copy_back(orig, new):
 _SPARES = {}  # one sandbox started ahead per kind, in this process (a grading worker)
 
 
+_ZYGOTES = {}  # one fork server per kind, in this process (a grading worker)
+FORKING = {"on": True, "why": ""}  # off once a fresh fork server could not isolate a runner
+
+
+def fork_server_failure():
+    """Why this process grades with a sandbox started per student (the slower way), or ""."""
+    return FORKING["why"]
+
+
+def close_fork_servers():
+    for zygote in _ZYGOTES.values():
+        zygote.kill()
+    _ZYGOTES.clear()
+
+
 def _take_spare(key):
     """The spare sandbox of this kind, if one is alive (it has run no student's code)."""
     box = _SPARES.pop(key, None)
@@ -180,6 +195,10 @@ class Session:
         self.generation += 1
         self.pos = 0
         self.tainted = False
+        if self.spare and self.sandboxed and FORKING["on"]:
+            self.box = self._forked()
+            if self.box is not None:
+                return
         self.box = _take_spare(self._key())
         if self.box is None:
             self.box = Sandbox(self.libdir, slot=self.slot, limits=self.limits,
@@ -193,6 +212,32 @@ class Session:
                                                wait=False)
             except (SandboxLost, OSError):
                 pass
+
+    def _forked(self):
+        """A runner from this worker's fork server (started the first time), ready; None
+        if a fresh fork server cannot start one (the sandbox started per student is used
+        from then on, and :func:`fork_server_failure` says why)."""
+        key = self._key()
+        zygote = _ZYGOTES.get(key)
+        if zygote is not None and not zygote.alive:
+            zygote.kill()
+            zygote = None
+        fresh = zygote is None
+        try:
+            if fresh:
+                zygote = _ZYGOTES[key] = Zygote(self.libdir, slot=self.slot, limits=self.limits,
+                                                preload=self.preload)
+            box = zygote.spawn()
+            box.wait_ready()
+            return box
+        except (SandboxLost, OSError) as exc:
+            if zygote is not None:
+                zygote.kill()
+            _ZYGOTES.pop(key, None)
+            if fresh:  # before any student's code: this machine cannot fork runners
+                FORKING.update(on=False, why=getattr(exc, "reason", None) or str(exc))
+                return None
+            return self._forked()  # the old one died: once more with a fresh one
 
     def _key(self):
         return (str(self.libdir), self.slot, repr(self.limits), self.sandboxed, self.preload)

@@ -272,7 +272,293 @@ def _preload(names):
             pass
 
 
+# -- the fork server ------------------------------------------------------------------------
+#
+# Started with ``LSTM_ZYGOTE`` set, this script is a fork server (a "zygote"): it imports the
+# course's modules once (torch takes a second or more) and then, for each student, forks a
+# runner that starts with them already imported. The zygote runs no student code. Each
+# student's runner gets, before any of its code runs, what a sandbox of its own would give:
+#
+# - new pid, mount, IPC, network and UTS namespaces, whose first process (as bwrap is for a
+#   sandbox of its own) builds the mounts, starts the runner, drops every privilege and
+#   reaps; the runner sees only its namespace (a /proc of its own), so it can neither signal
+#   nor trace the zygote; when it ends, every process it started ends with it;
+# - its own empty /tmp, home and /dev/shm (tmpfs): nothing of an earlier student is there;
+# - its own rlimits (CPU time counted from zero, processes), and oom_score_adj 1000, so the
+#   memory cgroup kills it rather than the zygote;
+# - the student's uid (when the grader runs as root), no capabilities at all (checked in
+#   /proc/self/status, or the runner exits before any student code) and no_new_privs.
+#
+# The control socket (fd 0) carries 9-byte messages ``op (1 byte), a, b (int32)`` both ways:
+# ``F``: fork a runner; the answer ``F pid1 pid2`` carries the runner's two pipe ends
+# (SCM_RIGHTS: write requests, read replies), which the grader uses directly. ``K pid2 0``:
+# kill the namespace's first process (and, with it, the namespace). ``W pid1 ms``: wait up
+# to ``ms`` for the first child's end; the answer ``W status`` is the runner's exit code
+# (128 + n for signal n), or -1. ``Q``: quit. The zygote holds none of the runner's pipes
+# once it has handed them over.
+
+SETUP_FAILED = 70  # a runner's exit code when its isolation could not be set up
+_MSG = "=cii"
+_CLONE = {"ns": 0x00020000, "ipc": 0x08000000, "net": 0x40000000, "pid": 0x20000000,
+          "uts": 0x04000000}
+_MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REC, _MS_PRIVATE = 2, 4, 8, 0x4000, 1 << 18
+_PR_SET_PDEATHSIG, _PR_CAPBSET_DROP, _PR_SET_NO_NEW_PRIVS = 1, 24, 38
+
+
+def _libc():
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
+                           ctypes.c_char_p]
+    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
+                           ctypes.c_ulong]
+    return libc
+
+
+def _ok(ret, what):
+    if ret != 0:
+        import ctypes
+
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _zygote_config():
+    """The zygote's settings, from ``LSTM_ZYGOTE`` (``key=value,...``, set by the grader)."""
+    cfg = {}
+    for item in os.environ.get("LSTM_ZYGOTE", "").split(","):
+        key, _, value = item.partition("=")
+        if key:
+            cfg[key] = int(value)
+    return cfg
+
+
+def _drop_privileges(libc, cfg):
+    """Become the student: the uid (if root), no capabilities, no_new_privs; then check."""
+    import ctypes
+    import resource
+
+    uid = cfg.get("uid", -1)
+    for cap in range(64):  # the bounding set goes first (while CAP_SETPCAP is held)
+        if libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            break
+    if uid >= 0:  # root in the zygote: become the student's uid
+        if cfg.get("nproc", 0) > 0:  # counted per uid: set before becoming that uid
+            resource.setrlimit(resource.RLIMIT_NPROC, (cfg["nproc"], cfg["nproc"]))
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                    ("inheritable", ctypes.c_uint32)]
+
+    _ok(libc.capset(ctypes.byref(Header(0x20080522, 0)), (Data * 2)()), "capset")
+    _ok(libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    status = open("/proc/self/status").read().splitlines()
+    caps = {line.split(":")[0]: int(line.split()[1], 16) for line in status
+            if line.startswith(("CapInh", "CapPrm", "CapEff", "CapAmb", "CapBnd"))}
+    if len(caps) < 5 or any(caps.values()) or (uid >= 0 and os.getuid() != uid):
+        raise OSError("privileges were not dropped")
+
+
+def _exit_code(status):
+    """A wait status as one exit code: the code, or 128 + the signal that ended it."""
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1
+
+
+def _close_fds_but(keep):
+    for entry in os.listdir("/proc/self/fd"):
+        fd = int(entry)
+        if fd > 2 and fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _namespace_init(cfg, rfd, wfd):
+    """The first process of the student's pid namespace (as bwrap is for a sandbox of its
+    own): builds the student's mounts, starts the runner, drops every privilege, reaps
+    orphans, and ends with the runner (the namespace, every process of the student with
+    it), with the runner's exit code."""
+    try:
+        libc = _libc()
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        _ok(libc.mount(None, b"/", None, _MS_REC | _MS_PRIVATE, None), "private mounts")
+        size = str(cfg.get("tmp", 64 << 20)).encode()
+        for where in (b"/tmp", b"/home/student", b"/dev/shm"):
+            if os.path.isdir(where):
+                _ok(libc.mount(b"tmpfs", where, b"tmpfs", _MS_NOSUID | _MS_NODEV,
+                               b"size=" + size + b",mode=1777"), f"tmpfs {where!r}")
+        _ok(libc.mount(b"proc", b"/proc", b"proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None),
+            "/proc")
+        with open("/proc/self/oom_score_adj", "w") as fh:  # the runner inherits it
+            fh.write("1000")
+        runner = os.fork()
+        if runner == 0:
+            _runner_child(cfg, rfd, wfd)
+        _close_fds_but(())
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _drop_privileges(libc, dict(cfg, uid=-1, nproc=0))
+    except BaseException:
+        os._exit(SETUP_FAILED)
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            os._exit(1)
+        except BaseException:
+            continue
+        if pid == runner:
+            os._exit(_exit_code(status))
+
+
+def _runner_child(cfg, rfd, wfd):
+    """The student's runner: its own limits, the student's uid, no privilege, then serve."""
+    import resource
+
+    try:
+        libc = _libc()
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        os.chdir("/home/student")
+        cpu = cfg.get("cpu", 0)
+        if cpu > 0:  # SIGXCPU at the limit (said in words), SIGKILL 2 s later
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 2))
+        _drop_privileges(libc, cfg)
+        _close_fds_but((rfd, wfd))  # only the runner's two pipes stay open
+        signal.signal(signal.SIGALRM, _on_alarm)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    except BaseException:
+        os._exit(SETUP_FAILED)
+    try:
+        Runner(rfd, wfd).serve()
+    finally:
+        os._exit(0)
+
+
+def _fork_runner(cfg, sock, report_w, rfd, wfd, close):
+    """The first child: new namespaces, whose first process (:func:`_namespace_init`) it
+    starts, reports (the pid the grader kills to end the student) and waits for; its exit
+    code is theirs."""
+    try:
+        sock.close()
+        for fd in close:
+            os.close(fd)
+        libc = _libc()
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        flags = 0
+        if cfg.get("isolate", 1):
+            for name in ("ns", "ipc", "net", "pid", "uts"):
+                flags |= _CLONE[name]
+            _ok(libc.unshare(flags), "unshare")
+        pid = os.fork()
+        if pid == 0:
+            os.close(report_w)
+            _namespace_init(cfg, rfd, wfd)
+        os.close(rfd)
+        os.close(wfd)
+        os.write(report_w, int(pid).to_bytes(4, "little"))
+        os.close(report_w)
+        _, status = os.waitpid(pid, 0)
+        os._exit(_exit_code(status))
+    except BaseException:
+        os._exit(SETUP_FAILED)
+
+
+def _recv_exact(sock, n):
+    data = b""
+    while len(data) < n:
+        part = sock.recv(n - len(data))
+        if not part:
+            raise EOFError
+        data += part
+    return data
+
+
+def zygote_main():
+    import gc
+    import select
+    import socket
+    import struct
+
+    ctl = os.dup(0)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    sys.stdin = open(os.devnull)
+    sys.argv = [""]
+    sys.setrecursionlimit(3000)
+    cfg = _zygote_config()
+    sock = socket.socket(fileno=ctl)
+    _preload(os.environ.get("LSTM_PRELOAD", ""))
+    gc.collect()
+    gc.freeze()  # the runners' garbage collector leaves the zygote's objects (and pages) alone
+    first, runners = {}, set()  # first child -> runner pid, runner pids
+    sock.sendall(struct.pack(_MSG, b"R", os.getpid(), 0))
+    while True:
+        try:
+            op, a, b = struct.unpack(_MSG, _recv_exact(sock, struct.calcsize(_MSG)))
+        except (EOFError, OSError, struct.error):
+            os._exit(0)
+        if op == b"F":
+            req_r, req_w = os.pipe()
+            rep_r, rep_w = os.pipe()
+            report_r, report_w = os.pipe()
+            pid1 = os.fork()
+            if pid1 == 0:
+                _fork_runner(cfg, sock, report_w, req_r, rep_w, (req_w, rep_r, report_r))
+            for fd in (req_r, rep_w, report_w):
+                os.close(fd)
+            pid2 = -1
+            if select.select([report_r], [], [], 10)[0]:
+                data = os.read(report_r, 4)
+                pid2 = int.from_bytes(data, "little") if len(data) == 4 else -1
+            os.close(report_r)
+            first[pid1] = pid2
+            runners.add(pid2)
+            socket.send_fds(sock, [struct.pack(_MSG, b"F", pid1, pid2)], [req_w, rep_r])
+            os.close(req_w)
+            os.close(rep_r)
+        elif op == b"K":
+            if a in runners:
+                try:
+                    os.kill(a, signal.SIGKILL)
+                except OSError:
+                    pass
+            sock.sendall(struct.pack(_MSG, b"K", a, 0))
+        elif op == b"W":
+            code = -1
+            if a in first:
+                import time
+
+                end = time.monotonic() + max(b, 0) / 1000
+                while True:
+                    done, status = os.waitpid(a, os.WNOHANG)
+                    if done:
+                        code = (128 + os.WTERMSIG(status) if os.WIFSIGNALED(status)
+                                else os.WEXITSTATUS(status))
+                        runners.discard(first.pop(a))
+                        break
+                    if time.monotonic() >= end:
+                        break
+                    time.sleep(0.005)
+            sock.sendall(struct.pack(_MSG, b"W", code, 0))
+        else:
+            os._exit(0)
+
+
 def main():
+    if os.environ.get("LSTM_ZYGOTE"):
+        zygote_main()
+        return
     # The RPC pipes move to private descriptors; 0, 1 and 2 point at /dev/null.
     rfd, wfd = os.dup(0), os.dup(1)
     devnull = os.open(os.devnull, os.O_RDWR)

@@ -201,8 +201,9 @@ def sweep_groups(root=CGROUP_ROOT):
                 pass
 
 
-def _limits(limits, nproc=None, group=None):
-    """The launcher: runs in the child between fork and exec (before bwrap)."""
+def _limits(limits, nproc=None, group=None, cpu=True):
+    """The launcher: runs in the child between fork and exec (before bwrap). ``cpu=False``
+    (a zygote, which outlives many students) leaves CPU time to each runner's own limit."""
     def apply():
         os.setsid()
         if group is not None and group.active:
@@ -210,7 +211,8 @@ def _limits(limits, nproc=None, group=None):
         else:
             os.nice(10)
         for res, value in ((resource.RLIMIT_AS, limits.memory_bytes),
-                           (resource.RLIMIT_CPU, limits.cpu_seconds),
+                           (resource.RLIMIT_CPU, limits.cpu_seconds if cpu
+                            else resource.getrlimit(resource.RLIMIT_CPU)[1]),
                            (resource.RLIMIT_FSIZE, limits.file_bytes),
                            (resource.RLIMIT_NOFILE, limits.open_files),
                            (resource.RLIMIT_CORE, 0)):
@@ -236,13 +238,28 @@ def _dirs_above(path):
     return out
 
 
-def bwrap_command(libdir, uid, limits, preload=()):
-    """The bwrap command line that runs the runner from ``libdir`` as ``uid``."""
+ZYGOTE_CAPS = ("CAP_SYS_ADMIN", "CAP_SETPCAP")  # to build each runner's namespaces, then
+# drop the bounding set; as root also CAP_SETUID and CAP_SETGID, to become the student
+
+
+def bwrap_command(libdir, uid, limits, preload=(), zygote=False):
+    """The bwrap command line that runs the runner from ``libdir`` as ``uid``; with
+    ``zygote``, the fork server (:func:`~lstm_ref.grading.runner.zygote_main`), which keeps
+    the capabilities it needs to isolate each runner and drops them in the runner itself,
+    before any student code."""
     venv, base = _python_home()
     cmd = [bwrap_path(), "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
            "--unshare-cgroup-try", "--die-with-parent", "--new-session"]
     if uid is not None:  # run by root: bwrap builds the mounts, setpriv drops to ``uid``
+        if zygote:  # bwrap run by root keeps every capability unless told otherwise
+            cmd += ["--cap-drop", "ALL"]
+            for cap in ZYGOTE_CAPS:
+                cmd += ["--cap-add", cap]
         cmd += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    elif zygote:  # an ordinary user: capabilities only inside the sandbox's user namespace
+        cmd += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
+        for cap in ZYGOTE_CAPS:
+            cmd += ["--cap-add", cap]
     else:  # run by an ordinary user: a user namespace, no capabilities, none nested
         cmd += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
     cmd += ["--ro-bind", "/usr", "/usr", "--perms", "0755", "--dir", "/opt"]
@@ -269,9 +286,13 @@ def bwrap_command(libdir, uid, limits, preload=()):
            "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONHASHSEED": "0",
            "PYTHONDONTWRITEBYTECODE": "1", "LANG": "C.UTF-8",
            "LSTM_PRELOAD": ",".join(preload)}
+    if zygote:
+        env["LSTM_ZYGOTE"] = (f"isolate=1,uid={-1 if uid is None else uid},"
+                              f"cpu={int(limits.cpu_seconds)},nproc={int(limits.processes)},"
+                              f"tmp={int(limits.tmp_bytes)}")
     for k, v in env.items():
         cmd += ["--setenv", k, v]
-    if uid is not None:
+    if uid is not None and not zygote:
         cmd += ["setpriv", "--reuid", str(uid), "--regid", str(uid), "--clear-groups",
                 "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all"]
     cmd += [("/opt/venv/bin/python" if venv != base else str(base / "bin" / "python3")),
@@ -297,6 +318,36 @@ def _describe_exit(code):
         return "signal", "killed: it wrote a file larger than allowed"
     name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
     return "signal", f"crashed with signal {name}"
+
+
+def _kill_group(proc):
+    """Kill ``proc``'s process group (bwrap and, with its pid namespace, all below it)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def _close_all(*things):
+    for thing in things:
+        try:
+            thing.close()
+        except (OSError, AttributeError, ValueError):
+            pass
+
+
+def _first_words(errlog):
+    """The first line bwrap wrote on its stderr (its complaint, if it did not start)."""
+    try:
+        errlog.seek(0)
+        said = errlog.read(300).decode("utf-8", "replace").strip()
+    except (OSError, ValueError):
+        said = ""
+    return said.splitlines()[0][:200] if said else ""
 
 
 class Sandbox:
@@ -354,9 +405,13 @@ class Sandbox:
     def alive(self):
         return self.proc.poll() is None and not self._killed
 
+    def _fds(self):
+        """``(read replies, write requests)``."""
+        return self.proc.stdout.fileno(), self.proc.stdin.fileno()
+
     def reply(self, timeout, what, grace=0.0):
         try:
-            return wire.recv(self.proc.stdout.fileno(), time.monotonic() + timeout + grace,
+            return wire.recv(self._fds()[0], time.monotonic() + timeout + grace,
                              limit=wire.MAX_REPLY)
         except wire.WireTimeout:
             self.kill()
@@ -371,7 +426,7 @@ class Sandbox:
             kind, reason = self._gone()
             raise SandboxLost(f"{what}: {reason}", kind)
         try:
-            wire.send(self.proc.stdin.fileno(), msg)
+            wire.send(self._fds()[1], msg)
         except (OSError, wire.WireError):
             kind, reason = self._gone()
             raise SandboxLost(f"{what}: {reason}", kind) from None
@@ -384,36 +439,18 @@ class Sandbox:
             code = None
         self.kill()
         kind, reason = _describe_exit(code)
-        try:
-            self._errlog.seek(0)
-            said = self._errlog.read(300).decode("utf-8", "replace").strip()
-        except (OSError, ValueError):
-            said = ""
+        said = _first_words(self._errlog)
         if said and time.monotonic() - self.started < self.limits.start_seconds:
-            reason += f" ({said.splitlines()[0][:200]})"
+            reason += f" ({said})"
         return kind, reason
 
     def kill(self):
         """Kill every process of the student (the group; the pid namespace goes with it)."""
         if not self._killed:
             self._killed = True
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                pass
-            for f in (self.proc.stdin, self.proc.stdout):
-                try:
-                    f.close()
-                except OSError:
-                    pass
-        try:
-            self._errlog.close()
-        except (OSError, AttributeError):
-            pass
+            _kill_group(self.proc)
+            _close_all(self.proc.stdin, self.proc.stdout)
+        _close_all(getattr(self, "_errlog", None))
         if self._tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
@@ -433,3 +470,185 @@ class Sandbox:
 
     def __exit__(self, *exc):
         self.kill()
+
+
+class Zygote:
+    """A fork server in its own bubblewrap sandbox (:func:`~lstm_ref.grading.runner.zygote_main`):
+    one per grading worker, started once. It imports the notebook's setup modules (torch
+    takes a second or more) before any student, then forks each student's runner, already
+    isolated from it and from every other student: pid, mount, IPC and network namespaces
+    of its own, fresh /tmp and home, the student's uid and no capabilities (see the runner).
+    Its cgroup (CPU and memory) is the one all of its runners share, one student at a time.
+    :meth:`spawn` returns a :class:`Forked`, used exactly like a :class:`Sandbox`."""
+
+    def __init__(self, libdir, slot=0, limits=None, preload=(), wait=True):
+        import socket
+
+        self.limits = limits or Limits()
+        self.libdir = Path(libdir)
+        self.preload = tuple(preload)
+        require_bwrap()
+        if os.geteuid() == 0:
+            uid, nproc = UID_BASE + slot, None
+        else:
+            uid, nproc = None, _own_processes() + self.limits.processes
+        cmd = bwrap_command(self.libdir, uid, self.limits, preload, zygote=True)
+        self.group = CpuMemGroup(self.limits.cpus or 1.0, self.limits.memory_bytes)
+        self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._errlog = tempfile.TemporaryFile()
+        self.started = time.monotonic()
+        try:
+            self.proc = subprocess.Popen(cmd, stdin=theirs.fileno(), stdout=subprocess.DEVNULL,
+                                         stderr=self._errlog, cwd="/", env={"PATH": "/usr/bin:/bin"},
+                                         preexec_fn=_limits(self.limits, nproc, self.group,
+                                                            cpu=False),
+                                         close_fds=True)
+        finally:
+            theirs.close()
+        self._killed = False
+        self.ready = False
+        self.children = 0
+        if wait:
+            self.wait_ready()
+
+    @property
+    def alive(self):
+        return self.proc.poll() is None and not self._killed
+
+    def _ask(self, op, a=0, b=0, timeout=10.0, fds=False):
+        """Send one control message and read the answer (``(a, b)``, and the passed
+        descriptors with ``fds``); :class:`SandboxLost` if the zygote is gone or silent."""
+        import select
+        import socket
+        import struct
+
+        try:
+            if op is not None:
+                self.sock.sendall(struct.pack("=cii", op, a, b))
+            size = struct.calcsize("=cii")
+            if not select.select([self.sock], [], [], timeout)[0]:
+                raise TimeoutError
+            if fds:
+                data, got, _flags, _addr = socket.recv_fds(self.sock, size, 2)
+            else:
+                data, got = self.sock.recv(size), []
+            if len(data) != size:
+                for fd in got:
+                    os.close(fd)
+                raise EOFError
+            kind, x, y = struct.unpack("=cii", data)
+            return x, y, got
+        except (OSError, EOFError, TimeoutError, struct.error):
+            self.kill()
+            raise SandboxLost("the grader's fork server stopped answering", "other") from None
+
+    def wait_ready(self):
+        if not self.ready:
+            try:
+                self._ask(None, timeout=self.limits.start_seconds)
+            except SandboxLost:
+                said = _first_words(self._errlog)
+                raise SandboxLost("the grader's fork server did not start"
+                                  + (f" ({said})" if said else ""), "other") from None
+            self.ready = True
+
+    def spawn(self):
+        """A new runner for one student (a :class:`Forked`), ready to use."""
+        self.wait_ready()
+        pid1, pid2, fds = self._ask(b"F", fds=True)
+        if len(fds) != 2 or pid2 <= 0:
+            for fd in fds:
+                os.close(fd)
+            self.kill()
+            raise SandboxLost("the grader's fork server could not start a runner: its sandbox "
+                              "could not be set up (namespaces, mounts or privileges)", "other")
+        self.children += 1
+        return Forked(self, pid1, pid2, fds[0], fds[1])
+
+    def end_child(self, pid1, pid2, kill=True, wait=5.0):
+        """Kill a runner (its pid namespace goes with it) and wait for its end; its exit
+        code (128 + n for signal n), or None."""
+        if not self.alive:
+            return None
+        if kill:
+            self._ask(b"K", pid2)
+        code, _, _ = self._ask(b"W", pid1, int(wait * 1000), timeout=wait + 10)
+        return None if code < 0 else code
+
+    def kill(self):
+        """Kill the zygote and every runner it started (its pid namespace)."""
+        if not self._killed:
+            self._killed = True
+            _kill_group(self.proc)
+            _close_all(self.sock)
+        _close_all(getattr(self, "_errlog", None))
+        if getattr(self, "group", None) is not None:
+            self.group.remove()
+
+    stop = kill
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.kill()
+
+
+class Forked(Sandbox):
+    """One student's runner forked by a :class:`Zygote`: the same requests and replies as a
+    :class:`Sandbox` of its own, on the two pipes the zygote handed over."""
+
+    def __init__(self, zygote, pid1, pid2, wfd, rfd):  # noqa: D107 (no Sandbox.__init__)
+        self.zygote, self.pid1, self.pid2 = zygote, pid1, pid2
+        self.limits, self.libdir, self.sandboxed = zygote.limits, zygote.libdir, True
+        self.group = zygote.group
+        self._tmp = None
+        self._wfd, self._rfd = wfd, rfd
+        self.started = time.monotonic()
+        self._killed = False
+        self._ended = False
+        self.code = None
+        self.ready = False
+
+    @property
+    def alive(self):
+        return not self._killed and self.zygote.alive
+
+    def _fds(self):
+        return self._rfd, self._wfd
+
+    def _gone(self):
+        code = self._end(wait=2.0)
+        self.kill()
+        if code == 70:  # runner.SETUP_FAILED
+            return "other", "its sandbox could not be set up (namespaces, mounts or privileges)"
+        return _describe_exit(code)
+
+    def _end(self, wait=0.0):
+        """Wait up to ``wait`` s for the runner to end by itself, then kill it; its exit
+        code. A runner that does not end takes the zygote with it: nothing of it stays."""
+        if not self._ended:
+            self._ended = True
+            code = None
+            try:
+                if wait:
+                    code = self.zygote.end_child(self.pid1, self.pid2, kill=False, wait=wait)
+                if code is None:
+                    code = self.zygote.end_child(self.pid1, self.pid2, kill=True, wait=5.0)
+                if code is None:
+                    self.zygote.kill()
+            except SandboxLost:
+                code = None
+            self.code = code
+        return self.code
+
+    def kill(self):
+        """Kill every process of the student (its pid namespace) and close its pipes."""
+        if not self._killed:
+            self._killed = True
+            self._end()
+            for fd in (self._wfd, self._rfd):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass

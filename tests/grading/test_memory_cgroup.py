@@ -111,7 +111,8 @@ def test_a_class_graded_under_a_memory_cgroup(tmp_path, released):
     for student, status, score, full, manual, reason in rows.values():
         if student.endswith("zhonest"):
             assert status == "graded" and score == full - manual > 0, (student, reason)
-        elif student.endswith("memory-hog"):
-            assert status in ("graded", "not graded") and reason, (student, reason)
+        elif student.endswith("memory-hog"):  # its MemoryError stays in its own cell, or its
+            # process is killed and the reason says so
+            assert status == "graded" or reason, (student, status, reason)
         else:
             assert status == "graded" and score < full - manual, (student, score, reason)
