@@ -90,3 +90,14 @@ c.GenerateFeedback.preprocessors = [
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     "lstm_ref.grading.feedback.StripHiddenTests",
 ]
+# Then every page it wrote is hardened as `make grade` hardens it: no script but the local
+# MathJax (the site's offline copy, beside the page), a strict Content-Security-Policy, the
+# test cells named by what they check, at most 2 MB.
+from lstm_ref.grading.feedback import after_generate_feedback as _after_feedback  # noqa: E402
+
+
+def _harden_feedback(**ids):
+    _after_feedback(ROOT, **ids)
+
+
+c.GenerateFeedback.post_convert_hook = _harden_feedback

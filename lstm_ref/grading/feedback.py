@@ -157,13 +157,23 @@ def install_mathjax(folder):
     return True
 
 
+HARDENED = "<!-- lstm_ref: hardened feedback page -->"
+
+
+def is_hardened(html_text):
+    return HARDENED in html_text[:4000]
+
+
 def harden_page(html_text, titles, mathjax=True):
     """The feedback page with every script removed (nbconvert's CDN MathJax, require.js,
     jQuery: the page needs none of them), a Content-Security-Policy and the local MathJax
     in their place, and the table of contents naming each test cell by ``titles``
-    (``{grade_id: words}``) instead of "Test cell"."""
+    (``{grade_id: words}``) instead of "Test cell". A page hardened already is returned
+    as it is (its marker comes first in its head)."""
+    if is_hardened(html_text):
+        return html_text
     page = _SCRIPT.sub("", html_text)
-    head = f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+    head = f'{HARDENED}\n<meta http-equiv="Content-Security-Policy" content="{CSP}">'
     if mathjax:
         head += (f'\n<script src="{MATHJAX_DIR}/config.js"></script>'
                  f'\n<script src="{MATHJAX_DIR}/{MATHJAX_FILE}" async></script>')
@@ -179,7 +189,33 @@ def harden_page(html_text, titles, mathjax=True):
 
 def too_large_page(name):
     """What replaces a feedback page over :data:`MAX_PAGE_BYTES`."""
-    return (f'<!DOCTYPE html><html><head><meta charset="utf-8"><meta http-equiv="Content-'
+    return (f'<!DOCTYPE html><html><head>{HARDENED}<meta charset="utf-8"><meta http-equiv="Content-'
             f'Security-Policy" content="{CSP}"><title>{html.escape(name)}</title></head><body>'
             "<p>This feedback page was too large to show (your notebook printed or held too "
             "much). Your scores are recorded; ask your instructor for details.</p></body></html>")
+
+
+def after_generate_feedback(root, assignment=None, student=None, notebooks=None, **_):
+    """nbgrader's ``GenerateFeedback.post_convert_hook`` (set in the course's
+    ``nbgrader_config.py``): plain ``nbgrader generate_feedback`` hardens its pages as
+    ``make grade`` does (:func:`~lstm_ref.grading.record.harden_feedback`). nbgrader passes
+    the ids it was given (patterns such as ``*``): every matching feedback folder that holds
+    a page not yet hardened is done."""
+    import fnmatch
+    from pathlib import Path
+
+    from .record import harden_feedback
+
+    base = Path(root) / "feedback"
+    if not base.is_dir():
+        return
+    for folder in sorted(base.glob("*/*")):
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        who, what = folder.parent.name, folder.name
+        if not fnmatch.fnmatchcase(who, student or "*") or \
+                not fnmatch.fnmatchcase(what, assignment or "*"):
+            continue
+        pages = [p for p in folder.glob("*.html") if p.is_file() and not p.is_symlink()]
+        if any(not is_hardened(p.read_text("utf-8", errors="replace")[:4000]) for p in pages):
+            harden_feedback(root, what, who)

@@ -78,6 +78,8 @@ def _config(root, chapter, student, stage=None):
         "CourseDirectory.student_id": student,
         "CourseDirectory.notebook_id": "*",
         "BaseConverter.force": True,
+        # write_feedback hardens the pages itself (and keeps its notes): no second pass
+        "GenerateFeedback.post_convert_hook": None,
     }
     if stage is not None:
         overrides["CourseDirectory.submitted_directory"] = str(stage)

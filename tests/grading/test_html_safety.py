@@ -117,7 +117,10 @@ def test_intake_removed_the_active_content(course):
 
 
 def test_feedback_page_runs_no_payload_and_renders_maths_offline(course, browser):
-    page_path = course / "feedback" / "mallory" / CHAPTER / f"{NAME}.html"
+    _check_feedback_page(course / "feedback" / "mallory" / CHAPTER / f"{NAME}.html", browser)
+
+
+def _check_feedback_page(page_path, browser):
     html = page_path.read_text()
     assert "Content-Security-Policy" in html and "cdnjs" not in html
     assert "Test cell</a>" not in html and "rnn_step_forward: " in html  # named checks
@@ -219,3 +222,20 @@ def test_formgrader_view_runs_no_payload(course, formgrader, browser):
     cookies = {c["name"]: c["value"] for c in ctx.cookies()}
     assert "_xsrf" in cookies
     ctx.close()
+
+
+def test_plain_nbgrader_generate_feedback_writes_the_same_hardened_page(course, browser):
+    """The course's nbgrader_config.py hardens what ``nbgrader generate_feedback`` writes
+    (its post-convert hook), so the plain command is as safe as ``make grade``."""
+    folder = course / "feedback" / "mallory" / CHAPTER
+    shutil.rmtree(folder)
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+               PYTHONPATH=f"{REPO}:{os.environ.get('PYTHONPATH', '')}")
+    proc = subprocess.run([sys.executable, "-m", "nbgrader", "generate_feedback", CHAPTER,
+                           "--force"], cwd=course, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    page_path = folder / f"{NAME}.html"
+    assert (folder / "mathjax" / "tex-svg.js").is_file()
+    assert page_path.read_text().count("Content-Security-Policy") == 1  # hardened once
+    _check_feedback_page(page_path, browser)
