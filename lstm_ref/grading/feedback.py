@@ -189,8 +189,9 @@ def harden_page(html_text, titles, mathjax=True):
 
 def too_large_page(name):
     """What replaces a feedback page over :data:`MAX_PAGE_BYTES`."""
-    return (f'<!DOCTYPE html><html><head>{HARDENED}<meta charset="utf-8"><meta http-equiv="Content-'
-            f'Security-Policy" content="{CSP}"><title>{html.escape(name)}</title></head><body>'
+    return (f'<!DOCTYPE html><html><head>{HARDENED}<meta charset="utf-8">'
+            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+            f'<title>{html.escape(name)}</title></head><body>'
             "<p>This feedback page was too large to show (your notebook printed or held too "
             "much). Your scores are recorded; ask your instructor for details.</p></body></html>")
 

@@ -1,14 +1,15 @@
 """How long grading takes: ``python -m lstm_ref.grading.measure ch01_rnn --n 40 --workers 1 2``.
 
-Builds a temporary copy of the course with a class of ``n`` honest submissions (the
-solution for even-numbered students, the released stub with only its first solution cell
-filled in for odd-numbered ones, so passing and failing tests are both timed), runs the
-whole pipeline once per worker count, sandbox on (``--no-sandbox`` to compare), and prints
-per worker count: the class's wall time, the wall time per submission (class time / n),
-the median seconds one student's sandbox and verdicts took inside a worker, and the load
-average before and after (the machine may be shared: say so with the numbers); then how
-each student's processes were confined (the cgroup, and whether runners came from a fork
-server). It also checks that every worker count gave the same grades.
+Builds a temporary copy of the course with a class of ``n`` honest submissions (the solution
+for even-numbered students, the released stub with only its first solution cell filled in
+for odd-numbered ones, so passing and failing tests are both timed), runs the whole pipeline
+once per worker count, sandbox on (``--no-sandbox`` to compare; ``--no-fork-server`` starts
+a sandbox per student, the way before the fork server), and prints per worker count: the
+class's wall time, the wall time per submission (class time / n), the median seconds one
+student's sandbox and verdicts took inside a worker, and the load average before and after
+(the machine may be shared: say so with the numbers); then how each student's processes were
+confined (the cgroup, and whether runners came from a fork server). It also checks that
+every worker count gave the same grades.
 """
 
 import argparse
@@ -73,7 +74,8 @@ def build_class(root, chapter, n, dest):
     return course
 
 
-def measure(chapter, n=40, root=None, workers=(1, 2), sandbox=True, timeout=600):
+def measure(chapter, n=40, root=None, workers=(1, 2), sandbox=True, timeout=600,
+            fork_server=True):
     """``[(workers, run, class seconds, load before, load after)]`` for each worker count."""
     import os
 
@@ -90,7 +92,7 @@ def measure(chapter, n=40, root=None, workers=(1, 2), sandbox=True, timeout=600)
             start = time.monotonic()
             said = []
             run = grade(chapter, root=course, timeout=timeout, echo=said.append,
-                        workers=w, sandbox=sandbox)
+                        workers=w, sandbox=sandbox, fork_server=fork_server)
             run.how = next((line.partition(" get ")[2] for line in said
                             if "each student's processes get" in line), "")
             out.append((w, run, time.monotonic() - start, load, os.getloadavg()[0]))
@@ -105,10 +107,13 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2],
                         help="worker counts to time (default: 1 2)")
     parser.add_argument("--no-sandbox", action="store_true", help="time without bubblewrap")
+    parser.add_argument("--no-fork-server", action="store_true",
+                        help="start a sandbox per student (the way before the fork server)")
     parser.add_argument("--root", help="course directory (default: this repository)")
     args = parser.parse_args(argv)
     try:
-        results = measure(args.chapter, args.n, args.root, args.workers, not args.no_sandbox)
+        results = measure(args.chapter, args.n, args.root, args.workers, not args.no_sandbox,
+                          fork_server=not args.no_fork_server)
     except CourseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

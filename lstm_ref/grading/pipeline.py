@@ -236,7 +236,7 @@ def _record_student(root, chapter, stage, g, nb_results, notebooks, error, logs)
     return True
 
 
-def _probe_sandbox(libdir, sandbox, limits=None):
+def _probe_sandbox(libdir, sandbox, limits=None, fork_server=True):
     """Start one empty sandbox, so a machine where bubblewrap cannot run (no namespaces in
     a container, say) stops the run with bwrap's own words instead of failing everyone."""
     from . import remote
@@ -251,6 +251,9 @@ def _probe_sandbox(libdir, sandbox, limits=None):
                           "See the 'For instructors' page (the sandbox).") from None
     if not sandbox:
         return how
+    if not fork_server:
+        remote.FORKING.update(on=False, why="turned off")
+        return how + "; a sandbox is started per student (the fork server is turned off)"
     # The fork server (one per worker, runners forked already isolated) is the fast way; a
     # machine where it cannot isolate a runner grades with a sandbox started per student.
     # The workers are forked from this process: they inherit the decision.
@@ -304,11 +307,13 @@ def _secret_for(root):
 
 
 def grade(chapter, root=None, timeout=600, echo=print, workers=None, sandbox=True,
-          limits=None, cell_timeout=60.0, call_timeout=30.0):
+          limits=None, cell_timeout=60.0, call_timeout=30.0, fork_server=True):
     """Run the whole flow for ``chapter``; returns a :class:`GradingRun`.
 
     ``workers`` processes grade students in parallel (default: the machine's cores).
     ``sandbox=False`` runs students' code without bubblewrap (only for trusted code).
+    ``fork_server=False`` starts a sandbox per student instead of forking each student's
+    runner from a fork server per worker (slower; to compare).
     """
     from . import refcopy
     from .sandbox import SandboxUnavailable, require_bwrap
@@ -354,7 +359,8 @@ def grade(chapter, root=None, timeout=600, echo=print, workers=None, sandbox=Tru
         stage.mkdir()
         libdir = refcopy.build(Path(tmp) / "lib", sorted(targets))
         limits = _fair_share(limits, workers)
-        echo(f"{chapter}: each student's processes get {_probe_sandbox(libdir, sandbox, limits)}")
+        how = _probe_sandbox(libdir, sandbox, limits, fork_server)
+        echo(f"{chapter}: each student's processes get {how}")
         records = intake(root, chapter, source_nbs, stage)
         if not records:
             echo(f"{chapter}: submitted/ holds no student folder")

@@ -498,11 +498,10 @@ class Zygote:
         self._errlog = tempfile.TemporaryFile()
         self.started = time.monotonic()
         try:
-            self.proc = subprocess.Popen(cmd, stdin=theirs.fileno(), stdout=subprocess.DEVNULL,
-                                         stderr=self._errlog, cwd="/", env={"PATH": "/usr/bin:/bin"},
-                                         preexec_fn=_limits(self.limits, nproc, self.group,
-                                                            cpu=False),
-                                         close_fds=True)
+            self.proc = subprocess.Popen(
+                cmd, stdin=theirs.fileno(), stdout=subprocess.DEVNULL, stderr=self._errlog,
+                cwd="/", env={"PATH": "/usr/bin:/bin"}, close_fds=True,
+                preexec_fn=_limits(self.limits, nproc, self.group, cpu=False))
         finally:
             theirs.close()
         self._killed = False

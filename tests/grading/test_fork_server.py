@@ -25,8 +25,10 @@ pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None,
 PROBE = (
     "import os\n"
     "def probe():\n"
-    "    status = dict(line.split(':', 1) for line in open('/proc/self/status').read().splitlines())\n"
-    "    caps = {k: int(status[k], 16) for k in ('CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb')}\n"
+    "    lines = open('/proc/self/status').read().splitlines()\n"
+    "    status = dict(line.split(':', 1) for line in lines)\n"
+    "    caps = {k: int(status[k], 16)\n"
+    "            for k in ('CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb')}\n"
     "    cmdlines = []\n"
     "    for p in os.listdir('/proc'):\n"
     "        if p.isdigit():\n"
@@ -36,7 +38,8 @@ PROBE = (
     "                pass\n"
     "    return {'uid': os.getuid(), 'pid': os.getpid(), 'cmdlines': cmdlines, 'caps': caps,\n"
     "            'no_new_privs': status['NoNewPrivs'].strip(),\n"
-    "            'files': {d: sorted(os.listdir(d)) for d in ('/tmp', '/home/student', '/dev/shm')},\n"
+    "            'files': {d: sorted(os.listdir(d))\n"
+    "                      for d in ('/tmp', '/home/student', '/dev/shm')},\n"
     "            'fds': len(os.listdir('/proc/self/fd')),\n"
     "            'preloaded': 'decimal' in __import__('sys').modules}\n"
 )
