@@ -283,7 +283,8 @@ def _preload(names):
 #   sandbox of its own) builds the mounts, starts the runner, drops every privilege and
 #   reaps; the runner sees only its namespace (a /proc of its own), so it can neither signal
 #   nor trace the zygote; when it ends, every process it started ends with it;
-# - its own empty /tmp, home and /dev/shm (tmpfs): nothing of an earlier student is there;
+# - its own empty /tmp, home and /dev/shm (tmpfs), and every other mount read-only (the
+#   sandbox's root and /dev included): nothing of an earlier student is there;
 # - its own rlimits (CPU time counted from zero, processes), and oom_score_adj 1000, so the
 #   memory cgroup kills it rather than the zygote;
 # - the student's uid (when the grader runs as root), no capabilities at all (checked in
@@ -301,7 +302,9 @@ SETUP_FAILED = 70  # a runner's exit code when its isolation could not be set up
 _MSG = "=cii"
 _CLONE = {"ns": 0x00020000, "ipc": 0x08000000, "net": 0x40000000, "pid": 0x20000000,
           "uts": 0x04000000}
-_MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REC, _MS_PRIVATE = 2, 4, 8, 0x4000, 1 << 18
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REMOUNT = 1, 2, 4, 8, 32
+_MS_NOATIME, _MS_NODIRATIME, _MS_BIND, _MS_REC, _MS_PRIVATE = 1024, 2048, 4096, 0x4000, 1 << 18
+_MS_STRICTATIME = 1 << 24
 _PR_SET_PDEATHSIG, _PR_CAPBSET_DROP, _PR_SET_NO_NEW_PRIVS = 1, 24, 38
 
 
@@ -383,6 +386,32 @@ def _close_fds_but(keep):
                 pass
 
 
+def _read_only_mounts(libc):
+    """Every writable folder mount the runner shares with the zygote (the sandbox's root,
+    ``/dev``...; its /tmp and home are replaced next) becomes read-only in the runner's
+    mount namespace: what one student writes there, the next would find. The flags the
+    mount has are kept (a user namespace may not clear them)."""
+    import re
+
+    points = []
+    with open("/proc/self/mountinfo") as fh:
+        for line in fh:
+            fields = line.split()
+            point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+            if "rw" in fields[5].split(",") and not point.startswith("/proc") \
+                    and os.path.isdir(point):
+                points.append(point)
+    for point in points:
+        have = os.statvfs(point).f_flag
+        flags = _MS_REMOUNT | _MS_BIND | _MS_RDONLY | (have & (_MS_NOSUID | _MS_NODEV |
+                                                                _MS_NOEXEC | _MS_NODIRATIME))
+        if have & os.ST_NOATIME:
+            flags |= _MS_NOATIME
+        elif not have & os.ST_RELATIME:
+            flags |= _MS_STRICTATIME
+        _ok(libc.mount(None, point.encode(), None, flags, None), f"read-only {point}")
+
+
 def _namespace_init(cfg, rfd, wfd):
     """The first process of the student's pid namespace (as bwrap is for a sandbox of its
     own): builds the student's mounts, starts the runner, drops every privilege, reaps
@@ -392,6 +421,7 @@ def _namespace_init(cfg, rfd, wfd):
         libc = _libc()
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         _ok(libc.mount(None, b"/", None, _MS_REC | _MS_PRIVATE, None), "private mounts")
+        _read_only_mounts(libc)
         size = str(cfg.get("tmp", 64 << 20)).encode()
         for where in (b"/tmp", b"/home/student", b"/dev/shm"):
             if os.path.isdir(where):

@@ -22,8 +22,10 @@ from lstm_ref.grading.sandbox import Forked, Limits, SandboxLost, Zygote
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None,
                                 reason="bubblewrap is not installed (apt-get install bubblewrap)")
 
+SHARED = ("/", "/home", "/opt", "/dev")  # folders of the fork server's own sandbox
 PROBE = (
     "import os\n"
+    f"SHARED = {SHARED!r}\n"
     "def probe():\n"
     "    lines = open('/proc/self/status').read().splitlines()\n"
     "    status = dict(line.split(':', 1) for line in lines)\n"
@@ -41,12 +43,19 @@ PROBE = (
     "            'files': {d: sorted(os.listdir(d))\n"
     "                      for d in ('/tmp', '/home/student', '/dev/shm')},\n"
     "            'fds': len(os.listdir('/proc/self/fd')),\n"
+    "            'left': [p for p in SHARED if os.path.exists(p + '/left_by_the_first')],\n"
+    "            'read_only': [p for p in SHARED if os.statvfs(p).f_flag & os.ST_RDONLY],\n"
     "            'preloaded': 'decimal' in __import__('sys').modules}\n"
 )
 LEAVE = (
     "import subprocess\n"
     "for d in ('/tmp', '/home/student', '/dev/shm'):\n"
     "    open(d + '/left_by_the_first', 'w').write('x')\n"
+    "for d in SHARED:  # refused, as root or not\n"
+    "    try:\n"
+    "        open(d + '/left_by_the_first', 'w').write('x')\n"
+    "    except OSError:\n"
+    "        pass\n"
     "sleeper = subprocess.Popen(['sleep', '300'])\n"
 )
 
@@ -129,6 +138,7 @@ def test_a_forked_runner_starts_clean_sees_only_itself_and_holds_no_privilege(li
     finally:
         second.close()
     assert seen["files"] == {"/tmp": [], "/home/student": [], "/dev/shm": []}
+    assert seen["left"] == [] and seen["read_only"] == list(SHARED)
     # its namespace's first process (which reaps, as bwrap does) and itself, nothing else
     assert seen["pid"] == 2 and len(seen["cmdlines"]) == 2
     assert all(v == 0 for v in seen["caps"].values()) and seen["no_new_privs"] == "1"
