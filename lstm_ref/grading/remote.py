@@ -145,9 +145,11 @@ def fork_server_failure():
 
 
 def close_fork_servers():
-    for zygote in _ZYGOTES.values():
-        zygote.kill()
+    """Stop this process's fork servers and spare sandboxes (no student is being graded)."""
+    for box in list(_ZYGOTES.values()) + list(_SPARES.values()):
+        box.kill()
     _ZYGOTES.clear()
+    _SPARES.clear()
 
 
 def _take_spare(key):

@@ -15,3 +15,12 @@ def released(tmp_path_factory):
         for name, nb in nbs.items():
             out[(chapter, name)] = nb
     return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_sandbox_outlives_the_tests():
+    """Fork servers and spare sandboxes a test left in this process end with the session."""
+    yield
+    from lstm_ref.grading import remote
+
+    remote.close_fork_servers()

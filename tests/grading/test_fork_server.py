@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import time
+from pathlib import Path
 
 import pytest
 
@@ -112,7 +113,7 @@ def _sleepers():
     for p in os.listdir("/proc"):
         if p.isdigit():
             try:
-                if open(f"/proc/{p}/cmdline").read() == "sleep\x00300\x00":
+                if Path(f"/proc/{p}/cmdline").read_text() == "sleep\x00300\x00":
                     out.append(int(p))
             except OSError:
                 pass
