@@ -1,5 +1,5 @@
 """``python -m lstm_ref.grading grade <chapter id> [--root DIR] [--timeout S] [--workers N]
-[--no-sandbox]``.
+[--no-sandbox] [--no-fork-server]``.
 
 ``make grade A=<chapter id>`` runs exactly this. See :mod:`lstm_ref.grading.pipeline`.
 ``python -m lstm_ref.grading feedback <chapter id>`` writes the feedback pages again (after
@@ -32,6 +32,9 @@ def main(argv=None):
                    help="run students' code WITHOUT the bubblewrap sandbox (only for a class "
                         "whose code you trust; a hostile notebook can then read solutions/ "
                         "and change grades)")
+    g.add_argument("--no-fork-server", action="store_true",
+                   help="start a sandbox per student instead of forking each student's runner "
+                        "from a fork server per worker (slower; as safe)")
     g.add_argument("--debug", action="store_true", help="show Python tracebacks")
     f = sub.add_parser("feedback", help="write the feedback pages again (after manual grading), "
                        "hidden tests out, no script but the local MathJax")
@@ -60,7 +63,7 @@ def main(argv=None):
             print("WARNING: --no-sandbox: students' code will run without the sandbox.",
                   file=sys.stderr)
         grade(args.chapter, root=args.root, timeout=args.timeout, workers=args.workers,
-              sandbox=not args.no_sandbox)
+              sandbox=not args.no_sandbox, fork_server=not args.no_fork_server)
     except CourseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -37,6 +37,7 @@ of the notebook's own (provided) cells.
 
 import ast
 import builtins
+import functools
 import re
 
 from .course import cell_source, is_test_cell
@@ -78,7 +79,10 @@ def why_forbidden(path):
     return ""
 
 
+@functools.lru_cache(maxsize=1024)
 def _parse(src):
+    """The cell's syntax tree (magics blanked), or None; cached, as the course's own cells
+    come back for every student (callers only read the trees)."""
     src = "\n".join("" if _MAGIC.match(line) else line for line in src.splitlines())
     try:
         return ast.parse(src)
@@ -241,6 +245,7 @@ class Notebook:
         course = {_norm(cell_source(c)) for c in source_nb.get("cells", [])
                   if c.get("cell_type") == "code"}
         self.aliases = Aliases()
+        self._scopes, self._analysed = {}, {}  # per statement (id), computed once
         self.statements = []  # (cell number from 1, stmt, learner-written, top, loaded)
         parsed = []
         for i, cell in enumerate(nb.get("cells", []), start=1):
@@ -274,47 +279,61 @@ class Notebook:
                     todo.extend(entry[4] - seen)
         return out
 
+    def _analysis(self, stmt):
+        """``(uses torch, [(line, reason, snippet, only if the code uses torch)])`` for one
+        statement, in the order of ``ast.walk`` (computed once per statement)."""
+        key = id(stmt)
+        if key in self._analysed:
+            return self._analysed[key]
+        if key not in self._scopes:
+            self._scopes[key] = _scope_of(stmt, self.aliases)
+        scope = self._scopes[key]
+        uses_torch, items = False, []
+        for node in ast.walk(stmt):
+            resolved = ()
+            if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript, ast.Call)):
+                resolved = sorted(scope.resolve(node))
+                if any(p == "torch" or p.startswith("torch.") for p in resolved):
+                    uses_torch = True
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
+                    [a.name for a in node.names]
+                uses_torch |= any(n.split(".")[0] == "torch" for n in names)
+            if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+                continue  # the line is reported through what it assigns
+            reason, needs_torch = "", False
+            if isinstance(node, ast.Import):
+                reason = next((r for r in (why_forbidden(a.name) for a in node.names) if r), "")
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                reason = next((r for r in (why_forbidden(f"{node.module}.{a.name}")
+                                           for a in node.names) if r), "")
+            elif isinstance(node, (ast.Name, ast.Attribute, ast.Subscript, ast.Call)):
+                reason = next((r for r in map(why_forbidden, resolved) if r), "")
+                if not reason and isinstance(node, ast.Attribute) and node.attr in AUTOGRAD_ATTRS:
+                    reason = f"uses .{node.attr} of torch's automatic differentiation"
+                    needs_torch = True
+            if not reason and isinstance(node, ast.keyword) and node.arg == "requires_grad":
+                reason = "uses requires_grad, torch's automatic differentiation"
+                needs_torch = True
+            if reason:
+                snippet = ast.unparse(node)
+                snippet = snippet if len(snippet) <= 60 else snippet[:57] + "..."
+                items.append((getattr(node, "lineno", stmt.lineno), reason, snippet,
+                              needs_torch))
+        self._analysed[key] = (uses_torch, items)
+        return uses_torch, items
+
     def findings(self, entries):
-        """``[(cell, line, reason, snippet)]`` in the learner's statements of ``entries``."""
-        uses_torch = False
+        """``[(cell, line, reason, snippet)]`` in the learner's statements of ``entries``.
+        Uses of torch's autograd by attribute (``.backward()``, ``requires_grad``) count
+        where the code of ``entries`` uses torch at all."""
+        uses_torch = any(self._analysis(stmt)[0] for _, stmt, _, _, _ in entries)
         found = []
-        scopes = {id(stmt): _scope_of(stmt, self.aliases) for _, stmt, _, _, _ in entries}
         for cell, stmt, mine, _, _ in entries:
-            scope = scopes[id(stmt)]
-            for node in ast.walk(stmt):
-                if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript, ast.Call)):
-                    if any(p == "torch" or p.startswith("torch.") for p in scope.resolve(node)):
-                        uses_torch = True
-                elif isinstance(node, (ast.Import, ast.ImportFrom)):
-                    names = [node.module or ""] if isinstance(node, ast.ImportFrom) else \
-                        [a.name for a in node.names]
-                    uses_torch |= any(n.split(".")[0] == "torch" for n in names)
-        for cell, stmt, mine, _, _ in entries:
-            if not mine:
-                continue
-            scope = scopes[id(stmt)]
-            for node in ast.walk(stmt):
-                reason = ""
-                if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
-                    continue  # the line is reported through what it assigns
-                if isinstance(node, ast.Import):
-                    reason = next((r for r in (why_forbidden(a.name) for a in node.names) if r), "")
-                elif isinstance(node, ast.ImportFrom) and node.module:
-                    reason = next((r for r in (why_forbidden(f"{node.module}.{a.name}")
-                                               for a in node.names) if r), "")
-                elif isinstance(node, (ast.Name, ast.Attribute, ast.Subscript, ast.Call)):
-                    reason = next((r for r in map(why_forbidden,
-                                                  sorted(scope.resolve(node))) if r), "")
-                    if not reason and uses_torch and isinstance(node, ast.Attribute) \
-                            and node.attr in AUTOGRAD_ATTRS:
-                        reason = f"uses .{node.attr} of torch's automatic differentiation"
-                if not reason and uses_torch and isinstance(node, ast.keyword) \
-                        and node.arg == "requires_grad":
-                    reason = "uses requires_grad, torch's automatic differentiation"
-                if reason:
-                    snippet = ast.unparse(node)
-                    snippet = snippet if len(snippet) <= 60 else snippet[:57] + "..."
-                    found.append((cell, getattr(node, "lineno", stmt.lineno), reason, snippet))
+            if mine:
+                found += [(cell, line, reason, snippet)
+                          for line, reason, snippet, needs_torch in self._analysis(stmt)[1]
+                          if uses_torch or not needs_torch]
         best = {}  # one finding per line: the longest snippet says the most
         for cell, line, reason, snippet in found:
             key = (cell, line)
@@ -323,22 +342,25 @@ class Notebook:
         return [best[k] for k in sorted(best)]
 
 
+@functools.lru_cache(maxsize=256)
 def _tested_names(src):
+    """The learner's names a test cell reads (a tuple; the course's cells come back for
+    every student)."""
     from .verdict import PROVIDED, free_names
 
     try:
-        return [n for n in free_names(src) if n not in PROVIDED]
+        return tuple(n for n in free_names(src) if n not in PROVIDED)
     except SyntaxError:
-        return []
+        return ()
 
 
-def forbidden_tests(nb, source_nb, libraries="numpy"):
+def forbidden_tests(nb, source_nb, libraries="numpy", book=None):
     """``{grade_id: reason}`` for the source notebook's test cells whose functions the
     learner computed with an autograd library or a library's recurrent cell. Empty when
     ``libraries`` is ``"torch"`` (chapter 6)."""
     if libraries != "numpy":
         return {}
-    book = Notebook(nb, source_nb)
+    book = book or Notebook(nb, source_nb)
     out = {}
     for cell in source_nb.get("cells", []):
         if cell.get("cell_type") != "code" or not is_test_cell(cell):
@@ -368,10 +390,10 @@ def _imports(tree, aliases):
     return {(line, p) for line, p in out if p == "lstm_ref" or p.startswith("lstm_ref.")}
 
 
-def extra_reference_imports(nb, source_nb):
+def extra_reference_imports(nb, source_nb, book=None):
     """Lines for the report: the learner's imports of ``lstm_ref`` (modules or names) that
     the notebook's provided cells do not import."""
-    book = Notebook(nb, source_nb)
+    book = book or Notebook(nb, source_nb)
     given = set()
     for cell in source_nb.get("cells", []):
         meta = cell.get("metadata", {}).get("nbgrader", {})
@@ -401,8 +423,10 @@ def apply(result, nb, source_nb, checks):
     from .verdict import CellOutcome
 
     libraries = getattr(checks, "LIBRARIES", "numpy")
-    for gid, reason in forbidden_tests(nb, source_nb, libraries).items():
+    book = Notebook(nb, source_nb)
+    for gid, reason in forbidden_tests(nb, source_nb, libraries, book).items():
         if gid in result.tests:
             result.tests[gid] = CellOutcome(gid, False, "", "CheckFailed", reason)
-    result.notes += [f"review: {line}" for line in extra_reference_imports(nb, source_nb)]
+    result.notes += [f"review: {line}"
+                     for line in extra_reference_imports(nb, source_nb, book)]
     return result

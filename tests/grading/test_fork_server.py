@@ -287,3 +287,29 @@ def test_a_zygote_refuses_to_start_runners_once_killed(libdir):
     start = time.monotonic()
     child.kill()  # nothing left to wait for: at once
     assert time.monotonic() - start < 5
+
+
+@pytest.mark.pipeline
+def test_a_class_gets_the_same_grades_with_or_without_the_fork_server(tmp_path, released):
+    """The whole pipeline, both ways: the fork server (the default) and a sandbox started per
+    student (``--no-fork-server``, and what a machine that cannot isolate a runner uses)."""
+    from grading_helpers import all_solution_ids, fill, make_course, source_nb, submit
+
+    from lstm_ref.grading.pipeline import grade
+
+    chapter, name = "ch03_lstm", "lstm_exercises"
+    src, rel = source_nb(chapter, name), released[(chapter, name)]
+    ids = all_solution_ids(src)
+    scores = {}
+    for fork_server in (True, False):
+        root = make_course(tmp_path / f"course-{fork_server}")
+        submit(root, "full", chapter, name, fill(rel, src, set(ids)))
+        submit(root, "first-only", chapter, name, fill(rel, src, {ids[0]}))
+        said = []
+        run = grade(chapter, root=root, echo=said.append, workers=2, fork_server=fork_server)
+        how = next(line for line in said if "each student's processes get" in line)
+        assert ("forked, already isolated" in how) == fork_server, how
+        scores[fork_server] = {g.student: (g.status, g.auto_score) for g in run.grades}
+    assert scores[True] == scores[False]
+    full, first = scores[True]["full"], scores[True]["first-only"]
+    assert full[0] == first[0] == "graded" and full[1] > first[1] > 0
