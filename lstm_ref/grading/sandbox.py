@@ -531,6 +531,13 @@ class Zygote:
                 data, got, _flags, _addr = socket.recv_fds(self.sock, size, 2)
             else:
                 data, got = self.sock.recv(size), []
+                while data and len(data) < size:  # a stream: the rest may come apart
+                    if not select.select([self.sock], [], [], timeout)[0]:
+                        raise TimeoutError
+                    more = self.sock.recv(size - len(data))
+                    if not more:
+                        break
+                    data += more
             if len(data) != size:
                 for fd in got:
                     os.close(fd)
