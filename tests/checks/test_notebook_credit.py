@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.planted_bugs import (CMUL_OWN_VALUE, GRU_STEP_NO_BIAS, LSTM_STEP_NO_BIAS,
+                                NORM_BOUND_NO_GAMMA, RNN_STEP_NO_BIAS, TBPTT_NO_DETACH)
+
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted(ROOT.glob("solutions/*/*.ipynb"))
 _SOLUTION = re.compile(r"### BEGIN SOLUTION.*?### END SOLUTION", re.S)
@@ -66,16 +69,10 @@ def test_solution_earns_every_point_and_the_stub_none(path):
 
 
 BUGGY_FORWARD = {
-    "ch01_rnn": ("rnn_step_forward", """
-_right_step = rnn_step_forward
-def rnn_step_forward(x, h_prev, Wx, Wh, b):
-    return _right_step(x, h_prev, Wx, Wh, 0 * b)  # the learner forgot + b
-""", ("test_step_backward_", "test_backward_")),
-    "ch03_lstm": ("lstm_step_forward", """
-_right_step = lstm_step_forward
-def lstm_step_forward(x, h_prev, c_prev, Wx, Wh, b):
-    return _right_step(x, h_prev, c_prev, Wx, Wh, 0 * b)  # the learner forgot + b
-""", ("test_step_backward_", "test_backward_")),
+    "ch01_rnn": ("rnn_step_forward", RNN_STEP_NO_BIAS,
+                 ("test_step_backward_", "test_backward_")),
+    "ch03_lstm": ("lstm_step_forward", LSTM_STEP_NO_BIAS,
+                  ("test_step_backward_", "test_backward_")),
 }
 
 
@@ -98,48 +95,17 @@ def test_a_buggy_forward_keeps_every_backward_point(chapter):
 BUGGY_COMPONENT = {
     # chapter: (solution cell after which the bug is planted, the bug, the cells it fails).
     # The sequence forward of ch01 and ch03 calls the learner's step: the same bug.
-    "ch01_rnn": ("rnn_step_forward", """
-_right_step = rnn_step_forward
-def rnn_step_forward(x, h_prev, Wx, Wh, b):
-    return _right_step(x, h_prev, Wx, Wh, 0 * b)  # the learner forgot + b
-""", {"test_step_forward_values", "test_forward_values"}),
-    "ch02_vanishing": ("norm_bound", """
-def norm_bound(W, gamma, steps):
-    return np.linalg.norm(W, 2) ** np.asarray(steps, dtype=np.float64)  # gamma forgotten
-""", {"test_bound"}),
-    "ch03_lstm": ("lstm_step_forward", """
-_right_step = lstm_step_forward
-def lstm_step_forward(x, h_prev, c_prev, Wx, Wh, b):
-    return _right_step(x, h_prev, c_prev, Wx, Wh, 0 * b)  # the learner forgot + b
-""", {"test_step_forward_h", "test_step_forward_c", "test_forward_h", "test_forward_c"}),
-    "ch04_variants": ("gru_step_forward", """
-_right_step = gru_step_forward
-def gru_step_forward(x, h_prev, Wx, Wh, bx, bh):
-    return _right_step(x, h_prev, Wx, Wh, bx, 0 * bh)  # the learner forgot + bh
-""", {"test_gru_forward_values", "test_gru_forward_cache"}),
-    "ch05_nngraph": ("cmul_table", """
-class CMulTable(CMulTable):
-    def updateGradInput(self, input, gradOutput):  # each input's own value, not the others'
-        self.gradInput = [gradOutput * x for x in input]
-        return self.gradInput
-""", {"test_cmul_backward_2", "test_cmul_backward_k"}),
-    "ch06_gpu": ("train_tbptt", """
-def train_tbptt(params, streams, bptt, lr, n_segments):  # the state is never detached
-    p = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
-    N, H = streams.shape[1], p["w_hh"].shape[1]
-    state = (p["w_hh"].new_zeros(N, H), p["w_hh"].new_zeros(N, H))
-    losses = []
-    for x, y in segments(streams, bptt)[:n_segments]:
-        loss, state = lm_loss(p, x, y, state)
-        for v in p.values():
-            v.grad = None
-        loss.backward()
-        with torch.no_grad():
-            for v in p.values():
-                v -= lr * v.grad
-        losses.append(loss.item())
-    return losses, {k: v.detach() for k, v in p.items()}
-""", {"test_tbptt_losses"}),
+    "ch01_rnn": ("rnn_step_forward", RNN_STEP_NO_BIAS,
+                 {"test_step_forward_values", "test_forward_values"}),
+    "ch02_vanishing": ("norm_bound", NORM_BOUND_NO_GAMMA, {"test_bound"}),
+    "ch03_lstm": ("lstm_step_forward", LSTM_STEP_NO_BIAS,
+                  {"test_step_forward_h", "test_step_forward_c", "test_forward_h",
+                   "test_forward_c"}),
+    "ch04_variants": ("gru_step_forward", GRU_STEP_NO_BIAS,
+                      {"test_gru_forward_values", "test_gru_forward_cache"}),
+    "ch05_nngraph": ("cmul_table", CMUL_OWN_VALUE,
+                     {"test_cmul_backward_2", "test_cmul_backward_k"}),
+    "ch06_gpu": ("train_tbptt", TBPTT_NO_DETACH, {"test_tbptt_losses"}),
 }
 
 

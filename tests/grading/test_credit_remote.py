@@ -11,6 +11,7 @@ from lstm_ref.grading.course import cell_source
 from lstm_ref.grading.verdict import grade_notebook
 
 from grading_helpers import source_nb
+from tests.planted_bugs import CMUL_OWN_VALUE, TBPTT_NO_DETACH
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +35,7 @@ def _failed(result):
 
 def test_ch05_a_cmul_backward_bug_costs_only_its_checks(libdir):
     src = source_nb("ch05_nngraph", "nngraph_exercises")
-    nb = _planted("ch05_nngraph", "nngraph_exercises", "cmul_table", (
-        "class CMulTable(CMulTable):\n"
-        "    def updateGradInput(self, input, gradOutput):\n"
-        "        self.gradInput = [gradOutput * x for x in input]\n"
-        "        return self.gradInput\n"))
+    nb = _planted("ch05_nngraph", "nngraph_exercises", "cmul_table", CMUL_OWN_VALUE)
     assert _failed(grade_notebook(nb, src, libdir, sandbox=False)) == {
         "test_cmul_backward_2", "test_cmul_backward_k"}
 
@@ -59,23 +56,7 @@ def test_ch05_zero_weights_in_the_learners_graph_change_nothing(libdir):
 
 def test_ch06_a_missing_detach_costs_one_point(libdir):
     src = source_nb("ch06_gpu", "gpu_exercises")
-    nb = _planted("ch06_gpu", "gpu_exercises", "train_tbptt", (
-        "_right_train = train_tbptt\n"
-        "def train_tbptt(params, streams, bptt, lr, n_segments):\n"
-        "    p = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}\n"
-        "    N, H = streams.shape[1], p['w_hh'].shape[1]\n"
-        "    state = (p['w_hh'].new_zeros(N, H), p['w_hh'].new_zeros(N, H))\n"
-        "    losses = []\n"
-        "    for x, y in segments(streams, bptt)[:n_segments]:\n"
-        "        loss, state = lm_loss(p, x, y, state)\n"
-        "        for v in p.values():\n"
-        "            v.grad = None\n"
-        "        loss.backward()\n"
-        "        with torch.no_grad():\n"
-        "            for v in p.values():\n"
-        "                v -= lr * v.grad\n"
-        "        losses.append(loss.item())\n"
-        "    return losses, {k: v.detach() for k, v in p.items()}\n"))
+    nb = _planted("ch06_gpu", "gpu_exercises", "train_tbptt", TBPTT_NO_DETACH)
     assert _failed(grade_notebook(nb, src, libdir, sandbox=False)) == {"test_tbptt_losses"}
 
 

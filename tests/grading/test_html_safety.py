@@ -28,8 +28,6 @@ from lstm_ref.grading.pipeline import grade
 pytestmark = pytest.mark.pipeline
 
 CHAPTER, NAME = "ch01_rnn", "rnn_exercises"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run"]
 MARK = "document.title='PWNED';document.documentElement.setAttribute('data-pwned','1');"
 WRITE = ("fetch('/api/contents/pwned.txt',{method:'PUT',headers:{'X-XSRFToken':"
          "(document.cookie.match(/_xsrf=([^;]*)/)||[])[1],'Content-Type':'application/json'},"
@@ -48,21 +46,6 @@ PAYLOADS = "\n\n".join([
 ])
 MATHS = r"Maths that must render offline: $\alpha_t = \sigma(W x_t)$ and $$h_t = \tanh(c_t)$$"
 PRINTS = f"print('<script>{MARK}</script><img src=x onerror=\"{MARK}\">')"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    exe = shutil.which("chromium")
-    if exe is None:
-        pytest.skip("chromium is not on PATH")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=FLAGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture(scope="module")

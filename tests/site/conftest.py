@@ -4,15 +4,12 @@ lists, a local HTTP server for it, and a headless Chromium.
 The site is the output of ``make book`` in ``_build/html`` (``COURSE_SITE_DIR`` overrides it,
 e.g. to test a build made with ``--path-output``). These tests never build it themselves.
 
-Chromium comes from the system (``chromium`` on ``PATH``). Without it the browser tests are
-skipped, loudly (a banner at the end of the run), unless ``COURSE_REQUIRE_BROWSER=1`` (set by
-``.ci/run``), in which case they fail.
+The headless Chromium (``browser``) is the one of ``tests/conftest.py``.
 """
 
 import functools
 import http.server
 import os
-import shutil
 import threading
 from pathlib import Path
 
@@ -20,15 +17,6 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-_BROWSER_SKIPPED = []  # reasons, reported by pytest_terminal_summary
 
 
 def site_dir():
@@ -102,32 +90,3 @@ def server(site):
         httpd.server_close()
 
 
-@pytest.fixture(scope="session")
-def browser():
-    """A headless Chromium driven by Playwright (skipped or failed when there is none)."""
-    executable = shutil.which("chromium")
-    if executable is None:
-        reason = "chromium is not on PATH: the browser tests of the site did NOT run"
-        if os.environ.get("COURSE_REQUIRE_BROWSER") == "1":
-            pytest.fail(reason + " (COURSE_REQUIRE_BROWSER=1)", pytrace=False)
-        _BROWSER_SKIPPED.append(reason)
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-def pytest_terminal_summary(terminalreporter):
-    if _BROWSER_SKIPPED:
-        terminalreporter.write_sep("!", "BROWSER TESTS SKIPPED", red=True, bold=True)
-        terminalreporter.write_line(_BROWSER_SKIPPED[0], red=True, bold=True)
-        terminalreporter.write_line(
-            "Install Chromium (Debian/Ubuntu: apt-get install chromium) to check the site "
-            "in a real browser; CI sets COURSE_REQUIRE_BROWSER=1 so it never skips them.",
-            red=True,
-        )
